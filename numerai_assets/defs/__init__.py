@@ -1,0 +1,1 @@
+"""Dagster definitions, one concept per module; definitions.py gathers them."""

@@ -1,0 +1,49 @@
+"""`make demo`: the service on the simulated tournament, start to end, on this machine."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from tournament_sim.layout import STATE_FILE, load_state
+
+
+def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
+    from tournament_sim.generate import generate_tournament
+
+    from numerai_assets.definitions import build_definitions
+    from numerai_assets.runs import ingest, persistent_instance
+    from numerai_assets.settings import load_settings
+    from numerai_assets.summary import print_ingest_summary
+    from tournament_sim.server import SimServer
+
+    workdir = Path(workdir).resolve()
+    sim_dir = workdir / "sim"
+    started = time.perf_counter()
+    if not (sim_dir / STATE_FILE).exists():
+        print(f"[demo] generating the {scale!r} simulated tournament in {sim_dir} (seed {seed})", flush=True)
+        generate_tournament(sim_dir, scale, seed, progress=lambda m: print(f"[sim] {m}", flush=True))
+    state = load_state(sim_dir)
+    with SimServer(sim_dir) as server:
+        print(f"[demo] Numerai API stand-in at {server.url}", flush=True)
+        # The simulator's credentials open nothing but the loopback stand-in.
+        os.environ.update(
+            {
+                "NUMERAI_API_URL": server.url,
+                "NUMERAI_HOME": str(workdir / "home"),
+                "DAGSTER_HOME": str(workdir / "dagster"),
+                "NUMERAI_PUBLIC_ID": state.public_id,
+                "NUMERAI_SECRET_KEY": state.secret_key,
+                "NUMERAI_MODEL_NAME": next(iter(state.models)),
+            }
+        )
+        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        settings = load_settings()
+        instance = persistent_instance(settings.home)
+        summary = ingest(build_definitions(settings), instance)
+    print_ingest_summary(summary)
+    print(f"\n[demo] done in {time.perf_counter() - started:.0f}s; the stand-in is stopped.")
+    print(
+        f"[demo] browse the runs: DAGSTER_HOME={workdir / 'dagster'} NUMERAI_HOME={workdir / 'home'} make dev"
+    )

@@ -1,0 +1,34 @@
+"""Where the service keeps its files under NUMERAI_HOME (the source of truth for data)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class HomeLayout:
+    root: Path
+
+    def raw_dataset_dir(self, version: str) -> Path:
+        return self.root / "raw" / version
+
+    def round_dir(self, round_number: int) -> Path:
+        return self.root / "rounds" / str(round_number)
+
+    @property
+    def clean_eras_root(self) -> Path:
+        return self.root / "clean_eras"
+
+    @property
+    def clean_eras_current(self) -> Path:
+        """A symlink to the latest published era store."""
+        return self.clean_eras_root / "current"
+
+    @property
+    def feature_returns_path(self) -> Path:
+        return self.root / "features" / "feature_returns.parquet"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.root / "warehouse.duckdb"

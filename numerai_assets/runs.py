@@ -1,0 +1,61 @@
+"""Running asset selections through Dagster into the persistent instance (so they show in the UI)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from numerai_assets.defs.partitions import add_missing_partitions, round_partitions
+from numerai_assets.numerai_api import NumeraiAPI
+
+INGEST_ASSETS = ("raw_dataset", "clean_eras", "feature_returns")
+
+
+def persistent_instance(numerai_home: Path) -> dg.DagsterInstance:
+    """The instance in DAGSTER_HOME; when unset, NUMERAI_HOME/dagster (created) so runs are kept."""
+    if not os.environ.get("DAGSTER_HOME"):
+        home = (Path(numerai_home) / "dagster").resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def materialize_selection(
+    defs: dg.Definitions, instance: dg.DagsterInstance, selection: list[str], partition_key: str | None = None
+) -> dg.ExecuteInProcessResult:
+    """Materialise `selection` (asset names) with the code location's resources, raising on failure."""
+    assets = list(defs.assets or [])
+    result = dg.materialize(
+        assets,
+        instance=instance,
+        resources=defs.resources,
+        selection=selection,
+        partition_key=partition_key,
+        raise_on_error=True,
+    )
+    return result
+
+
+def ingest(defs: dg.Definitions, instance: dg.DagsterInstance, with_round: bool = True) -> dict[str, dict]:
+    """raw_dataset -> clean_eras -> feature_returns, and the current round's live file.
+
+    Returns each asset's materialisation metadata (plain values) for a summary.
+    """
+    summary: dict[str, dict] = {}
+    result = materialize_selection(defs, instance, list(INGEST_ASSETS))
+    for name in INGEST_ASSETS:
+        summary[name] = _metadata_values(result, name)
+    if with_round:
+        api: NumeraiAPI = defs.resources["numerai"]
+        round_number = api.current_round()
+        add_missing_partitions(instance, round_partitions.name, [str(round_number)])
+        result = materialize_selection(defs, instance, ["raw_round"], partition_key=str(round_number))
+        summary["raw_round"] = _metadata_values(result, "raw_round")
+    return summary
+
+
+def _metadata_values(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    [event] = result.asset_materializations_for_node(asset)
+    return {key: getattr(value, "value", value) for key, value in event.metadata.items()}

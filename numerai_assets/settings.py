@@ -1,0 +1,68 @@
+"""All user settings, from environment variables prefixed NUMERAI_ (or a .env file).
+
+Bad values fail when the code location loads, with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "NUMERAI_"
+
+
+class SettingsError(ValueError):
+    """A NUMERAI_* variable has a bad value."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True, case_sensitive=False
+    )
+
+    api_url: str | None = Field(None, description="Numerai GraphQL endpoint; unset = the real API")
+    public_id: SecretStr | None = Field(None, description="API key id (secret; never printed)")
+    secret_key: SecretStr | None = Field(None, description="API key secret (secret; never printed)")
+    model_name: str | None = Field(None, description="which of the account's models to submit as")
+    dataset_version: str = Field("v5.2", pattern=r"^v\d+\.\d+$")
+    feature_set: str = "medium"
+    home: Path = Path(".numerai")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$")
+    executor: Literal["multiprocess", "in_process", "k8s"] = "multiprocess"
+    n_folds: int = Field(4, ge=1, le=32)
+    api_retries: int = Field(4, ge=1, le=20, description="attempts per API call on transient errors")
+    api_backoff_s: float = Field(2.0, ge=0, le=300, description="first retry delay; doubles each time")
+    clean_eras_per_chunk: int = Field(16, ge=1, le=1000, description="eras held in memory while cleaning")
+
+    @field_validator("api_url")
+    @classmethod
+    def _url_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value or None
+
+    @model_validator(mode="after")
+    def _both_keys_or_none(self) -> Settings:
+        if (self.public_id is None) != (self.secret_key is None):
+            raise ValueError("set both NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY, or neither (dry run)")
+        return self
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.public_id is not None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; a bad value raises SettingsError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        problems = []
+        for error in err.errors():
+            field = ".".join(str(p) for p in error["loc"]) or "settings"
+            name = f"{ENV_PREFIX}{field.upper()}" if field != "settings" else "NUMERAI_* settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("; ".join(problems)) from None

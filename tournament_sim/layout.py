@@ -1,0 +1,92 @@
+"""Where the simulated tournament keeps its files, and the state shared by `generate`, `serve`
+and `advance-round`.
+
+    DIR/
+      v5.2/                      exactly the Numerai layout (features.json, train.parquet, ...)
+      rounds/<n>/live.parquet    one live era per round (+ live_benchmark_models.parquet)
+      oracle/<name>.parquet      the oracle's predictions (id, era, prediction), outside v5.2/
+      uploads/<n>/<model>/...    every submission the stand-in received
+      sim_state.json             current round, its window, the account and its models
+
+The server re-reads `sim_state.json` on every request, so `advance-round` (another process)
+only has to rewrite it atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+
+STATE_FILE = "sim_state.json"
+ROUNDS_DIR = "rounds"
+ORACLE_DIR = "oracle"
+UPLOADS_DIR = "uploads"
+TOURNAMENT_ID = 8  # numerapi's NumerAPI uses tournament 8 (Classic)
+
+# Stand-in credentials. They are not secrets: they only open the loopback simulator.
+SIM_PUBLIC_ID = "SIMPUBLICID"
+SIM_SECRET_KEY = "SIMSECRETKEY"
+
+
+@dataclasses.dataclass
+class RoundWindow:
+    number: int
+    open_time: str  # ISO 8601, UTC
+    close_staking_time: str
+
+
+@dataclasses.dataclass
+class SimState:
+    dataset_version: str
+    first_round: int
+    last_round: int  # the last round that has a generated live file
+    current: RoundWindow
+    models: dict[str, str]  # model name -> model id (uuid string)
+    public_id: str = SIM_PUBLIC_ID
+    secret_key: str = SIM_SECRET_KEY
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> SimState:
+        raw = json.loads(text)
+        raw["current"] = RoundWindow(**raw["current"])
+        return cls(**raw)
+
+
+def round_window(number: int, window_minutes: float, now: dt.datetime | None = None) -> RoundWindow:
+    """A round that opened a minute ago and closes for staking `window_minutes` from now."""
+    now = now or dt.datetime.now(dt.UTC)
+    return RoundWindow(
+        number=number,
+        open_time=(now - dt.timedelta(minutes=1)).isoformat(),
+        close_staking_time=(now + dt.timedelta(minutes=window_minutes)).isoformat(),
+    )
+
+
+def round_dir(sim_dir: Path, number: int) -> Path:
+    return Path(sim_dir) / ROUNDS_DIR / str(number)
+
+
+def load_state(sim_dir: Path) -> SimState:
+    path = Path(sim_dir) / STATE_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no simulated tournament here (run `numerai-pipeline sim generate` first)")
+    return SimState.from_json(path.read_text())
+
+
+def save_state(sim_dir: Path, state: SimState) -> None:
+    write_text_atomic(Path(sim_dir) / STATE_FILE, state.to_json())
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,411 @@
+"""A loopback stand-in of the Numerai API that the real numerapi client talks to.
+
+    POST /  or  /graphql          GraphQL operations (tournament_sim.graphql_api)
+    GET|HEAD /files/<path>        dataset and live files, with `Range: bytes=N-[M]` (206)
+    PUT /uploads/<n>/<model>/<k>  the upload target handed out by submission_upload_auth
+    GET /health                   {"status": "ok"}; never faulted (for container health checks)
+
+Download and upload URLs are built from the request's Host header, so a client that reaches the
+server under another name (a compose service) gets URLs it can reach too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import random
+import re
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from model_core import schema
+from tournament_sim import graphql_api
+from tournament_sim.graphql_api import list_submissions
+from tournament_sim.layout import load_state, round_dir, round_window, save_state
+
+__all__ = ["FaultConfig", "SimServer", "advance_round", "close_round", "list_submissions", "serve_forever"]
+
+FAULT_KINDS = ("graphql", "download", "upload")
+CHUNK_SIZE = 1024 * 1024
+MAX_GRAPHQL_BODY = 1024 * 1024
+MAX_UPLOAD_BODY = 512 * 1024 * 1024
+REQUEST_LOG_LIMIT = 10_000  # a server left running for weeks must not grow without bound
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$")
+
+
+@dataclasses.dataclass(frozen=True)
+class FaultConfig:
+    """Faults apply to the request kinds in `fail_paths` only: first the `fail_first` such requests
+    answer HTTP 500, then each one does with probability `error_rate`; each is delayed `delay_s`."""
+
+    fail_first: int = 0
+    error_rate: float = 0.0
+    delay_s: float = 0.0
+    seed: int = 0
+    fail_paths: tuple[str, ...] = ("graphql",)
+
+    def __post_init__(self) -> None:
+        if self.fail_first < 0 or self.delay_s < 0 or not 0.0 <= self.error_rate <= 1.0:
+            raise ValueError(f"FaultConfig: need fail_first >= 0, delay_s >= 0, 0 <= error_rate <= 1: {self}")
+        unknown = set(self.fail_paths) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(
+                f"FaultConfig.fail_paths: unknown kinds {sorted(unknown)} (known: {FAULT_KINDS})"
+            )
+
+
+class _HttpError(Exception):
+    """Answer this status with {"error": message} (and extra headers)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
+
+
+class _FaultInjector:
+    def __init__(self, faults: FaultConfig) -> None:
+        self.faults = faults
+        self._lock = threading.Lock()
+        self._seen = 0
+        self._rng = random.Random(faults.seed)
+
+    def applies(self, kind: str | None) -> bool:
+        return kind in self.faults.fail_paths
+
+    def should_fail(self, kind: str | None) -> bool:
+        if not self.applies(kind):
+            return False
+        with self._lock:
+            self._seen += 1
+            if self._seen <= self.faults.fail_first:
+                return True
+            return self.faults.error_rate > 0 and self._rng.random() < self.faults.error_rate
+
+
+class SimServer:
+    """The simulated API on 127.0.0.1 (by default), served from a background thread."""
+
+    def __init__(
+        self,
+        sim_dir: Path,
+        port: int = 0,
+        faults: FaultConfig = FaultConfig(),  # frozen, so a shared default is safe
+        *,
+        host: str = "127.0.0.1",
+        verbose: bool = False,
+    ) -> None:
+        self.sim_dir = Path(sim_dir)
+        self.host = host
+        self.verbose = verbose
+        self.request_log: list[tuple[str, str, str | None, int]] = []
+        self._log_lock = threading.Lock()
+        self._injector = _FaultInjector(faults)
+        self._httpd = _SimHTTPServer((host, port), _Handler, self)
+        self.port: int = self._httpd.server_address[1]
+        self.url = f"http://{host}:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    @property
+    def faults(self) -> FaultConfig:
+        return self._injector.faults
+
+    def set_faults(self, faults: FaultConfig) -> None:
+        self._injector = _FaultInjector(faults)  # a fresh counter: fail_first counts from now
+
+    def start(self) -> SimServer:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name="sim-server",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def record(self, method: str, path: str, operation: str | None, status: int) -> None:
+        with self._log_lock:
+            self.request_log.append((method, path, operation, status))
+            if len(self.request_log) > REQUEST_LOG_LIMIT:
+                del self.request_log[: REQUEST_LOG_LIMIT // 2]
+        if self.verbose:
+            print(f"{method} {path} {operation or '-'} {status}", file=sys.stderr, flush=True)
+
+
+class _SimHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True  # a client that abandons a download must not block shutdown
+
+    def __init__(self, address: tuple[str, int], handler: type, sim: SimServer) -> None:
+        self.sim = sim
+        super().__init__(address, handler)
+
+
+def request_kind(method: str, path: str) -> str | None:
+    if method == "POST" and path.rstrip("/") in ("", "/graphql"):
+        return "graphql"
+    if method in ("GET", "HEAD") and path.startswith(graphql_api.FILES_PREFIX):
+        return "download"
+    if method == "PUT" and path.startswith(graphql_api.UPLOADS_PREFIX):
+        return "upload"
+    return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _SimHTTPServer
+    protocol_version = "HTTP/1.0"  # one request per connection: no keep-alive state to get wrong
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # SimServer.record logs (without headers) when verbose; the default would spam stderr
+
+    def _dispatch(self) -> None:
+        sim = self.server.sim
+        path = urlsplit(self.path).path
+        kind = request_kind(self.command, path)
+        injector = sim._injector
+        self._sent_headers = False
+        operation, status = None, 500
+        try:
+            if injector.applies(kind) and injector.faults.delay_s:
+                time.sleep(injector.faults.delay_s)
+            if injector.should_fail(kind):
+                status = self._send_json(500, {"error": "simulated server error (fault injection)"})
+            elif kind == "graphql":
+                operation, status = self._graphql()
+            elif kind == "download":
+                status = self._download(unquote(path[len(graphql_api.FILES_PREFIX) :]))
+            elif kind == "upload":
+                status = self._upload(unquote(path[len(graphql_api.UPLOADS_PREFIX) :]))
+            elif self.command == "GET" and path == "/health":
+                status = self._send_json(200, {"status": "ok"})
+            else:
+                status = self._send_json(404, {"error": f"no such endpoint: {self.command} {path}"})
+        except _HttpError as err:
+            status = self._send_json(err.status, {"error": str(err)}, err.headers)
+        except (BrokenPipeError, ConnectionResetError):
+            status = 499  # the client went away (numerapi abandons its first GET when it resumes)
+        except Exception as exc:  # any bug answers 500 and the server keeps serving
+            status = 500
+            if not self._sent_headers:
+                self._send_json(500, {"error": f"simulator error: {type(exc).__name__}: {exc}"})
+        finally:
+            sim.record(self.command, path, operation, status)
+
+    # -- GraphQL ---------------------------------------------------------------------------------
+
+    def _graphql(self) -> tuple[str | None, int]:
+        body = self._read_json_body()
+        context = graphql_api.RequestContext(
+            sim_dir=self.server.sim.sim_dir,
+            base_url=self._base_url(),
+            authorization=self.headers.get("Authorization"),
+        )
+        operation, response = graphql_api.execute(context, body["query"], body.get("variables"))
+        return operation, self._send_json(200, response)
+
+    def _read_json_body(self) -> dict[str, Any]:
+        length = self._content_length()
+        if length is None:
+            raise _HttpError(411, "Content-Length required")
+        if length > MAX_GRAPHQL_BODY:
+            raise _HttpError(413, f"request body larger than {MAX_GRAPHQL_BODY} bytes")
+        try:
+            body = json.loads(self.rfile.read(length))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise _HttpError(400, f"request body is not JSON: {err}") from err
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            raise _HttpError(400, 'expected a JSON object {"query": "...", "variables": {...}}')
+        if not isinstance(body.get("variables") or {}, dict):
+            raise _HttpError(400, "variables must be a JSON object")
+        return body
+
+    def _base_url(self) -> str:
+        host = self.headers.get("Host", "")
+        return f"http://{host}" if _HOST.match(host) else self.server.sim.url
+
+    # -- downloads -------------------------------------------------------------------------------
+
+    def _download(self, relative: str) -> int:
+        state = load_state(self.server.sim.sim_dir)
+        path = graphql_api.download_path(self.server.sim.sim_dir, state, relative)
+        if path is None:
+            raise _HttpError(404, f"file not found: {relative}")
+        size = path.stat().st_size
+        span = parse_range(self.headers.get("Range"), size)
+        if span == "unsatisfiable":
+            raise _HttpError(
+                416, f"range not satisfiable for {size} bytes", {"Content-Range": f"bytes */{size}"}
+            )
+        start, end = span if span else (0, size - 1)
+        status = 206 if span else 200
+        headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"}
+        if span:
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        self._send_headers(status, end - start + 1, headers)
+        if self.command == "GET":
+            with path.open("rb") as handle:
+                for chunk in read_span(handle, start, end - start + 1):
+                    self.wfile.write(chunk)
+        return status
+
+    # -- uploads ---------------------------------------------------------------------------------
+
+    def _upload(self, relative: str) -> int:
+        state = load_state(self.server.sim.sim_dir)
+        target = graphql_api.upload_path(self.server.sim.sim_dir, state, relative)
+        if target is None:
+            raise _HttpError(404, f"not an upload URL this server hands out: {relative}")
+        length = self._content_length()
+        if length is None:
+            raise _HttpError(411, "Content-Length required")
+        if length > MAX_UPLOAD_BODY:
+            raise _HttpError(413, f"upload larger than {MAX_UPLOAD_BODY} bytes")
+        write_stream_atomic(target, self.rfile, length)
+        return self._send_json(200, {})
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        return int(value) if value and value.isdigit() else None
+
+    def _send_headers(self, status: int, length: int, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self._sent_headers = True
+
+    def _send_json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:
+        payload = json.dumps(body).encode()
+        self._send_headers(status, len(payload), {"Content-Type": "application/json", **(headers or {})})
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+        return status
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
+    """(start, end) inclusive for `bytes=N-` / `bytes=N-M`; None = whole file; "unsatisfiable"."""
+    match = _RANGE.match(header.strip()) if header else None
+    if match is None:
+        return None  # absent or a form we do not serve (multi-range, suffix): answer the whole file
+    start = int(match.group(1))
+    end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
+    if start >= size or end < start:
+        return "unsatisfiable"
+    return start, end
+
+
+def read_span(handle: Any, start: int, length: int) -> Iterator[bytes]:
+    handle.seek(start)
+    while length > 0:
+        chunk = handle.read(min(CHUNK_SIZE, length))
+        if not chunk:
+            return
+        length -= len(chunk)
+        yield chunk
+
+
+def write_stream_atomic(target: Path, stream: Any, length: int) -> None:
+    """Copy `length` bytes of `stream` to `target` through a temp file, so no half file is ever seen."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            remaining = length
+            while remaining > 0:
+                chunk = stream.read(min(CHUNK_SIZE, remaining))
+                if not chunk:
+                    raise ConnectionResetError(f"upload ended {remaining} bytes early")
+                handle.write(chunk)
+                remaining -= len(chunk)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# -------------------------------------------------------------------------------------------------
+# Round control (run by the CLI in another process; the server re-reads the state per request)
+
+
+def advance_round(sim_dir: Path, window_minutes: float = 60.0) -> int:
+    """Open the next round for `window_minutes`; returns its number."""
+    state = load_state(sim_dir)
+    number = state.current.number + 1
+    live = round_dir(sim_dir, number) / schema.LIVE_FILE
+    if number > state.last_round or not live.is_file():
+        raise ValueError(
+            f"cannot open round {number}: no live file was generated for it "
+            f"(last_round={state.last_round}, expected {live})"
+        )
+    state.current = round_window(number, window_minutes)
+    save_state(sim_dir, state)
+    return number
+
+
+def close_round(sim_dir: Path) -> None:
+    """Close the current round for staking now, so check_round_open() answers False."""
+    state = load_state(sim_dir)
+    now = dt.datetime.now(dt.UTC)
+    state.current.close_staking_time = (now - dt.timedelta(seconds=1)).isoformat()
+    if dt.datetime.fromisoformat(state.current.open_time) > now:
+        state.current.open_time = state.current.close_staking_time
+    save_state(sim_dir, state)
+
+
+def serve_forever(
+    sim_dir: Path,
+    port: int,
+    faults: FaultConfig = FaultConfig(),
+    *,
+    host: str = "127.0.0.1",
+    verbose: bool = False,
+) -> None:
+    """Serve until SIGINT or SIGTERM (the CLI's `sim serve`)."""
+    load_state(sim_dir)  # fail now, with the generator hint, rather than on the first request
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with SimServer(sim_dir, port, faults, host=host, verbose=verbose) as server:
+        print(f"simulated Numerai API at {server.url} (serving {Path(sim_dir).resolve()})", flush=True)
+        while not stop.wait(0.5):  # a timed wait lets the signal handler run promptly
+            pass
+    print("simulated Numerai API stopped", flush=True)
