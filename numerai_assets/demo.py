@@ -10,12 +10,11 @@ from tournament_sim.layout import STATE_FILE, load_state
 
 
 def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
-    from tournament_sim.generate import generate_tournament
-
     from numerai_assets.definitions import build_definitions
     from numerai_assets.runs import ingest, persistent_instance
     from numerai_assets.settings import load_settings
     from numerai_assets.summary import print_ingest_summary
+    from tournament_sim.generate import generate_tournament
     from tournament_sim.server import SimServer
 
     workdir = Path(workdir).resolve()

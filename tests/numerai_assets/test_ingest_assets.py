@@ -1,0 +1,137 @@
+import json
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from model_core import schema
+from model_core.era_store import EraStore
+from model_core.errors import DataContractError
+from numerai_assets.defs.features import clean_eras, feature_returns
+from numerai_assets.defs.ingest import raw_dataset, raw_round
+from numerai_assets.defs.partitions import era_partitions, round_partitions
+from numerai_assets.numerai_api import NumeraiAPI, NumeraiAPIError
+
+INGEST = [raw_dataset, clean_eras, feature_returns]
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    [event] = result.asset_materializations_for_node(asset)
+    return {k: getattr(v, "value", v) for k, v in event.metadata.items()}
+
+
+def test_ingest_assets_materialise_against_the_stand_in(api, home, instance, tournament):
+    result = dg.materialize(INGEST, resources={"numerai": api, "numerai_home": home}, instance=instance)
+    assert result.success
+
+    version_dir = tournament / "v5.2"
+    train = pl.scan_parquet(version_dir / "train.parquet")
+    validation = pl.scan_parquet(version_dir / "validation.parquet")
+    n_rows = train.select(pl.len()).collect().item() + validation.select(pl.len()).collect().item()
+    medium = json.loads((version_dir / "features.json").read_text())["feature_sets"]["medium"]
+
+    raw = _metadata(result, "raw_dataset")
+    assert raw["rows"] == n_rows
+    assert (home.layout.raw_dataset_dir("v5.2") / "train.parquet").read_bytes() == (
+        version_dir / "train.parquet"
+    ).read_bytes()
+
+    clean = _metadata(result, "clean_eras")
+    store = EraStore(home.layout.clean_eras_current)
+    assert clean["rows"] == store.n_rows == n_rows
+    assert store.features == medium
+    unresolved = (
+        validation.filter(pl.col("data_type") != "validation").select(pl.col("era").n_unique()).collect()
+    )
+    assert clean["eras"] - clean["resolved_eras"] == unresolved.item() > 0
+    assert sorted(instance.get_dynamic_partitions(era_partitions.name)) == store.eras
+
+    # one era read back equals the source rows, cleaned
+    era = store.resolved_eras()[5]
+    source = train.filter(pl.col("era") == era).select("id", *medium, "target").collect()
+    sliced = store.era(era)
+    assert sliced.ids == source["id"].to_list()
+    np.testing.assert_array_equal(
+        sliced.targets[:, store.target_index("target")], source["target"].to_numpy()
+    )
+    raw_values = source.select(medium).to_numpy()
+    kept = sliced.features != schema.MISSING
+    np.testing.assert_array_equal(sliced.features[kept], raw_values[kept])
+
+    returns = pl.read_parquet(home.layout.feature_returns_path)
+    assert returns.height == clean["resolved_eras"] and returns.columns == ["era", *medium]
+    assert _metadata(result, "feature_returns")["features"] == len(medium)
+
+
+def test_raw_round_downloads_the_round_to_its_own_path(
+    api, home, instance, tournament, tournament_state, server
+):
+    number = tournament_state.current.number
+    instance.add_dynamic_partitions(round_partitions.name, [str(number)])
+    result = dg.materialize(
+        [raw_round],
+        resources={"numerai": api, "numerai_home": home},
+        instance=instance,
+        partition_key=str(number),
+    )
+    live = home.layout.round_dir(number) / "live.parquet"
+    source = tournament / "rounds" / str(number) / "live.parquet"
+    assert live.read_bytes() == source.read_bytes()
+    meta = _metadata(result, "raw_round")
+    assert meta["round"] == number
+    assert meta["rows"] == pl.scan_parquet(source).select(pl.len()).collect().item()
+    assert any(op == "dataset" or (op and "dataset" in op) for _, _, op, _ in server.request_log)
+
+
+def test_transient_server_errors_are_retried(api, home, instance, server):
+    from tournament_sim.server import FaultConfig
+
+    # numerapi retries GraphQL 5xx itself (sleeping 5 s); downloads are retried by our resource
+    server.set_faults(FaultConfig(fail_first=2, fail_paths=("download",)))
+    result = dg.materialize(
+        [raw_dataset], resources={"numerai": api, "numerai_home": home}, instance=instance
+    )
+    assert result.success
+    statuses = [
+        status for _, path, _, status in server.request_log if "/files/" in path or "download" in path
+    ]
+    assert statuses.count(500) == 2
+
+
+def test_unreachable_api_fails_with_a_clear_error_and_writes_nothing(home, instance):
+    api = NumeraiAPI(api_url="http://127.0.0.1:9", retries=2, backoff_s=0.01)
+    with pytest.raises(
+        NumeraiAPIError, match=r"list datasets: the Numerai API at http://127.0.0.1:9 is unreachable"
+    ):
+        dg.materialize([raw_dataset], resources={"numerai": api, "numerai_home": home}, instance=instance)
+    assert not home.layout.raw_dataset_dir("v5.2").exists()
+
+
+def test_a_truncated_download_is_rejected_and_the_previous_data_kept(api, home, instance, tournament):
+    resources = {"numerai": api, "numerai_home": home}
+    dg.materialize([raw_dataset], resources=resources, instance=instance)
+    published = home.layout.raw_dataset_dir("v5.2").resolve()
+    target = tournament / "v5.2" / "validation.parquet"
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) // 3])
+    with pytest.raises(DataContractError, match=r"validation.parquet: not a readable parquet file"):
+        dg.materialize([raw_dataset], resources=resources, instance=instance)
+    assert home.layout.raw_dataset_dir("v5.2").resolve() == published
+    assert (published / "validation.parquet").stat().st_size == len(data)
+    assert [p.name for p in published.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_unknown_feature_set_fails_clean_eras_naming_the_choices(api, home, instance):
+    resources = {"numerai": api, "numerai_home": home.model_copy(update={"feature_set": "enormous"})}
+    with pytest.raises(
+        DataContractError, match=r"unknown feature set 'enormous'; features.json has: .*medium"
+    ):
+        dg.materialize([raw_dataset, clean_eras], resources=resources, instance=instance)
+
+
+def test_no_secret_reaches_metadata_or_logs(api, home, instance, tournament_state):
+    result = dg.materialize(INGEST, resources={"numerai": api, "numerai_home": home}, instance=instance)
+    records = instance.all_logs(result.run_id)
+    text = " ".join(str(r.dagster_event) + str(r.user_message) for r in records)
+    assert tournament_state.secret_key not in text
