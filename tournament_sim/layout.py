@@ -76,7 +76,9 @@ def round_dir(sim_dir: Path, number: int) -> Path:
 def load_state(sim_dir: Path) -> SimState:
     path = Path(sim_dir) / STATE_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no simulated tournament here (run `numerai-pipeline sim generate` first)")
+        raise FileNotFoundError(
+            f"{path}: no simulated tournament here (run `numerai-pipeline sim generate` first)"
+        )
     return SimState.from_json(path.read_text())
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import os
 import random
 import re
@@ -33,6 +34,7 @@ from tournament_sim import graphql_api
 from tournament_sim.graphql_api import list_submissions
 from tournament_sim.layout import load_state, round_dir, round_window, save_state
 
+logger = logging.getLogger(__name__)
 __all__ = ["FaultConfig", "SimServer", "advance_round", "close_round", "list_submissions", "serve_forever"]
 
 FAULT_KINDS = ("graphql", "download", "upload")
@@ -149,6 +151,7 @@ class SimServer:
         self.stop()
 
     def record(self, method: str, path: str, operation: str | None, status: int) -> None:
+        """Called as an answer starts (499: the client left before any answer); never with headers."""
         with self._log_lock:
             self.request_log.append((method, path, operation, status))
             if len(self.request_log) > REQUEST_LOG_LIMIT:
@@ -178,18 +181,7 @@ def request_kind(method: str, path: str) -> str | None:
 class _Handler(BaseHTTPRequestHandler):
     server: _SimHTTPServer
     protocol_version = "HTTP/1.0"  # one request per connection: no keep-alive state to get wrong
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
+    timeout = 120  # seconds a stalled client may hold a thread (socket timeout)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # SimServer.record logs (without headers) when verbose; the default would spam stderr
@@ -198,55 +190,58 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.server.sim
         path = urlsplit(self.path).path
         kind = request_kind(self.command, path)
-        injector = sim._injector
+        injector = sim._injector  # one snapshot per request: set_faults may swap it meanwhile
         self._sent_headers = False
-        operation, status = None, 500
+        self._operation: str | None = None
+        self._unread = self._content_length() or 0
         try:
             if injector.applies(kind) and injector.faults.delay_s:
                 time.sleep(injector.faults.delay_s)
             if injector.should_fail(kind):
-                status = self._send_json(500, {"error": "simulated server error (fault injection)"})
+                self._send_json(500, {"error": "simulated server error (fault injection)"})
             elif kind == "graphql":
-                operation, status = self._graphql()
+                self._graphql()
             elif kind == "download":
-                status = self._download(unquote(path[len(graphql_api.FILES_PREFIX) :]))
+                self._download(unquote(path[len(graphql_api.FILES_PREFIX) :]))
             elif kind == "upload":
-                status = self._upload(unquote(path[len(graphql_api.UPLOADS_PREFIX) :]))
+                self._upload(unquote(path[len(graphql_api.UPLOADS_PREFIX) :]))
             elif self.command == "GET" and path == "/health":
-                status = self._send_json(200, {"status": "ok"})
+                self._send_json(200, {"status": "ok"})
             else:
-                status = self._send_json(404, {"error": f"no such endpoint: {self.command} {path}"})
+                self._send_json(404, {"error": f"no such endpoint: {self.command} {path}"})
         except _HttpError as err:
-            status = self._send_json(err.status, {"error": str(err)}, err.headers)
-        except (BrokenPipeError, ConnectionResetError):
-            status = 499  # the client went away (numerapi abandons its first GET when it resumes)
+            self._send_json(err.status, {"error": str(err)}, err.headers)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the client went away (numerapi abandons its first GET when it resumes a download)
         except Exception as exc:  # any bug answers 500 and the server keeps serving
-            status = 500
+            logger.exception("simulator error on %s %s", self.command, path)
             if not self._sent_headers:
                 self._send_json(500, {"error": f"simulator error: {type(exc).__name__}: {exc}"})
         finally:
-            sim.record(self.command, path, operation, status)
+            if not self._sent_headers:  # nothing was answered: the client left before its answer
+                sim.record(self.command, path, self._operation, 499)
+
+    do_GET = do_HEAD = do_POST = do_PUT = _dispatch
 
     # -- GraphQL ---------------------------------------------------------------------------------
 
-    def _graphql(self) -> tuple[str | None, int]:
+    def _graphql(self) -> None:
         body = self._read_json_body()
         context = graphql_api.RequestContext(
             sim_dir=self.server.sim.sim_dir,
             base_url=self._base_url(),
             authorization=self.headers.get("Authorization"),
         )
-        operation, response = graphql_api.execute(context, body["query"], body.get("variables"))
-        return operation, self._send_json(200, response)
+        self._operation, response = graphql_api.execute(context, body["query"], body.get("variables"))
+        self._send_json(200, response)
 
     def _read_json_body(self) -> dict[str, Any]:
-        length = self._content_length()
-        if length is None:
+        if self._content_length() is None:
             raise _HttpError(411, "Content-Length required")
-        if length > MAX_GRAPHQL_BODY:
+        if self._unread > MAX_GRAPHQL_BODY:
             raise _HttpError(413, f"request body larger than {MAX_GRAPHQL_BODY} bytes")
         try:
-            body = json.loads(self.rfile.read(length))
+            body = json.loads(b"".join(self._body_chunks()))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise _HttpError(400, f"request body is not JSON: {err}") from err
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
@@ -259,9 +254,9 @@ class _Handler(BaseHTTPRequestHandler):
         host = self.headers.get("Host", "")
         return f"http://{host}" if _HOST.match(host) else self.server.sim.url
 
-    # -- downloads -------------------------------------------------------------------------------
+    # -- downloads and uploads -------------------------------------------------------------------
 
-    def _download(self, relative: str) -> int:
+    def _download(self, relative: str) -> None:
         state = load_state(self.server.sim.sim_dir)
         path = graphql_api.download_path(self.server.sim.sim_dir, state, relative)
         if path is None:
@@ -270,34 +265,29 @@ class _Handler(BaseHTTPRequestHandler):
         span = parse_range(self.headers.get("Range"), size)
         if span == "unsatisfiable":
             raise _HttpError(
-                416, f"range not satisfiable for {size} bytes", {"Content-Range": f"bytes */{size}"}
+                416, f"range not satisfiable ({size} bytes)", {"Content-Range": f"bytes */{size}"}
             )
         start, end = span if span else (0, size - 1)
-        status = 206 if span else 200
         headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"}
         if span:
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-        self._send_headers(status, end - start + 1, headers)
+        self._send_headers(206 if span else 200, end - start + 1, headers)
         if self.command == "GET":
             with path.open("rb") as handle:
                 for chunk in read_span(handle, start, end - start + 1):
                     self.wfile.write(chunk)
-        return status
 
-    # -- uploads ---------------------------------------------------------------------------------
-
-    def _upload(self, relative: str) -> int:
+    def _upload(self, relative: str) -> None:
         state = load_state(self.server.sim.sim_dir)
         target = graphql_api.upload_path(self.server.sim.sim_dir, state, relative)
         if target is None:
             raise _HttpError(404, f"not an upload URL this server hands out: {relative}")
-        length = self._content_length()
-        if length is None:
+        if self._content_length() is None:
             raise _HttpError(411, "Content-Length required")
-        if length > MAX_UPLOAD_BODY:
+        if self._unread > MAX_UPLOAD_BODY:
             raise _HttpError(413, f"upload larger than {MAX_UPLOAD_BODY} bytes")
-        write_stream_atomic(target, self.rfile, length)
-        return self._send_json(200, {})
+        write_chunks_atomic(target, self._body_chunks())
+        self._send_json(200, {})
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -305,7 +295,23 @@ class _Handler(BaseHTTPRequestHandler):
         value = self.headers.get("Content-Length")
         return int(value) if value and value.isdigit() else None
 
+    def _body_chunks(self) -> Iterator[bytes]:
+        while self._unread > 0:
+            chunk = self.rfile.read(min(CHUNK_SIZE, self._unread))
+            if not chunk:
+                raise ConnectionResetError(f"request body ended {self._unread} bytes early")
+            self._unread -= len(chunk)
+            yield chunk
+
     def _send_headers(self, status: int, length: int, headers: dict[str, str]) -> None:
+        # Read what the client sent first: closing a socket with unread data makes the kernel send
+        # a reset, and the client would see a broken connection instead of this answer.
+        if self._unread <= MAX_UPLOAD_BODY:
+            for _ in self._body_chunks():
+                pass
+        # Log before the client can see the end of the answer, so a test that inspects
+        # request_log right after a call finds its request there.
+        self.server.sim.record(self.command, urlsplit(self.path).path, self._operation, status)
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -313,12 +319,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self._sent_headers = True
 
-    def _send_json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:
+    def _send_json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         payload = json.dumps(body).encode()
         self._send_headers(status, len(payload), {"Content-Type": "application/json", **(headers or {})})
         if self.command != "HEAD":
             self.wfile.write(payload)
-        return status
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
@@ -343,19 +348,14 @@ def read_span(handle: Any, start: int, length: int) -> Iterator[bytes]:
         yield chunk
 
 
-def write_stream_atomic(target: Path, stream: Any, length: int) -> None:
-    """Copy `length` bytes of `stream` to `target` through a temp file, so no half file is ever seen."""
+def write_chunks_atomic(target: Path, chunks: Iterator[bytes]) -> None:
+    """Write `chunks` to `target` through a temp file, so no half-written upload is ever seen."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            remaining = length
-            while remaining > 0:
-                chunk = stream.read(min(CHUNK_SIZE, remaining))
-                if not chunk:
-                    raise ConnectionResetError(f"upload ended {remaining} bytes early")
+            for chunk in chunks:
                 handle.write(chunk)
-                remaining -= len(chunk)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -402,10 +402,15 @@ def serve_forever(
     """Serve until SIGINT or SIGTERM (the CLI's `sim serve`)."""
     load_state(sim_dir)  # fail now, with the generator hint, rather than on the first request
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    with SimServer(sim_dir, port, faults, host=host, verbose=verbose) as server:
-        print(f"simulated Numerai API at {server.url} (serving {Path(sim_dir).resolve()})", flush=True)
-        while not stop.wait(0.5):  # a timed wait lets the signal handler run promptly
-            pass
+    previous = {
+        signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        with SimServer(sim_dir, port, faults, host=host, verbose=verbose) as server:
+            print(f"simulated Numerai API at {server.url} (serving {Path(sim_dir).resolve()})", flush=True)
+            while not stop.wait(0.5):  # a timed wait lets the signal handler run promptly
+                pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print("simulated Numerai API stopped", flush=True)

@@ -11,6 +11,7 @@ from model_core.errors import DataContractError
 from numerai_assets.defs.features import clean_eras, feature_returns
 from numerai_assets.defs.ingest import raw_dataset, raw_round
 from numerai_assets.defs.partitions import era_partitions, round_partitions
+from numerai_assets.defs.resources import NumeraiHome
 from numerai_assets.numerai_api import NumeraiAPI, NumeraiAPIError
 
 INGEST = [raw_dataset, clean_eras, feature_returns]
@@ -123,7 +124,7 @@ def test_a_truncated_download_is_rejected_and_the_previous_data_kept(api, home, 
 
 
 def test_unknown_feature_set_fails_clean_eras_naming_the_choices(api, home, instance):
-    resources = {"numerai": api, "numerai_home": home.model_copy(update={"feature_set": "enormous"})}
+    resources = {"numerai": api, "numerai_home": NumeraiHome(home=home.home, feature_set="enormous")}
     with pytest.raises(
         DataContractError, match=r"unknown feature set 'enormous'; features.json has: .*medium"
     ):
