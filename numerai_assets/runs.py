@@ -23,9 +23,17 @@ def persistent_instance(numerai_home: Path) -> dg.DagsterInstance:
 
 
 def materialize_selection(
-    defs: dg.Definitions, instance: dg.DagsterInstance, selection: list[str], partition_key: str | None = None
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    selection: list[str],
+    partition_key: str | None = None,
+    log_level: str = "INFO",
 ) -> dg.ExecuteInProcessResult:
-    """Materialise `selection` (asset names) with the code location's resources, raising on failure."""
+    """Materialise `selection` (asset names) with the code location's resources, raising on failure.
+
+    The console shows the assets' own progress (INFO); Dagster's step bookkeeping (DEBUG) stays in
+    the instance's event log, visible in the UI.
+    """
     assets = list(defs.assets or [])
     result = dg.materialize(
         assets,
@@ -34,6 +42,7 @@ def materialize_selection(
         selection=selection,
         partition_key=partition_key,
         raise_on_error=True,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
     return result
 

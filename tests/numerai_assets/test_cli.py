@@ -1,0 +1,68 @@
+"""The documented commands, run as a user runs them: subprocesses against the stand-in."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+BIN = Path(sys.executable).parent
+
+
+def _env(tmp_path, **extra) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMERAI_")}
+    env.update(NUMERAI_HOME=str(tmp_path / "home"), DAGSTER_HOME=str(tmp_path / "dagster"), **extra)
+    Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_ingest_command_records_runs_in_the_persistent_instance(tmp_path, server, tournament_state):
+    env = _env(tmp_path, NUMERAI_API_URL=server.url, NUMERAI_FEATURE_SET="small")
+    done = _run([str(BIN / "numerai-pipeline"), "ingest"], env, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "== ingestion summary ==" in done.stdout
+    assert f"round {tournament_state.current.number}:" in done.stdout
+    os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
+    try:
+        with dg.DagsterInstance.get() as instance:
+            for asset in ("raw_dataset", "clean_eras", "feature_returns", "raw_round"):
+                assert instance.get_latest_materialization_event(dg.AssetKey(asset)) is not None, asset
+            assert instance.get_dynamic_partitions("numerai_round") == [str(tournament_state.current.number)]
+    finally:
+        del os.environ["DAGSTER_HOME"]
+
+
+def test_plain_dagster_cli_materialises_against_any_endpoint(tmp_path, server):
+    env = _env(tmp_path, NUMERAI_API_URL=server.url)
+    args = [str(BIN / "dagster"), "asset", "materialize", "-m", "numerai_assets.definitions"]
+    done = _run([*args, "--select", "raw_dataset,clean_eras"], env, Path.cwd())
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "home" / "clean_eras" / "current" / "manifest.json").exists()
+
+
+def test_unreachable_api_is_a_one_line_error(tmp_path):
+    env = _env(
+        tmp_path, NUMERAI_API_URL="http://127.0.0.1:9", NUMERAI_API_RETRIES="2", NUMERAI_API_BACKOFF_S="0"
+    )
+    done = _run([str(BIN / "numerai-pipeline"), "ingest"], env, tmp_path)
+    assert done.returncode == 2
+    assert "error: list datasets: the Numerai API at http://127.0.0.1:9 is unreachable" in done.stderr
+    assert not (tmp_path / "home" / "raw").exists()
+
+
+def test_sim_commands_generate_and_advance(tmp_path):
+    sim = tmp_path / "sim"
+    cli = str(BIN / "numerai-pipeline")
+    env = _env(tmp_path)
+    done = _run(
+        [cli, "sim", "generate", str(sim), "--scale", "tiny", "--seed", "3", "--live-era", "X"], env, tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (sim / "v5.2" / "train.parquet").exists() and (sim / "rounds" / "1000" / "live.parquet").exists()
+    done = _run([cli, "sim", "advance-round", str(sim)], env, tmp_path)
+    assert done.returncode == 0 and "round 1001 is open" in done.stdout
