@@ -12,7 +12,6 @@ server under another name (a compose service) gets URLs it can reach too.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import logging
 import os
@@ -29,10 +28,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from model_core import schema
 from tournament_sim import graphql_api
 from tournament_sim.graphql_api import list_submissions
-from tournament_sim.layout import load_state, round_dir, round_window, save_state
+from tournament_sim.layout import load_state
+from tournament_sim.rounds import (  # re-exported: the CLI and tests use them from here
+    advance_round,
+    close_round,
+)
 
 logger = logging.getLogger(__name__)
 __all__ = ["FaultConfig", "SimServer", "advance_round", "close_round", "list_submissions", "serve_forever"]
@@ -360,35 +362,6 @@ def write_chunks_atomic(target: Path, chunks: Iterator[bytes]) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-
-
-# -------------------------------------------------------------------------------------------------
-# Round control (run by the CLI in another process; the server re-reads the state per request)
-
-
-def advance_round(sim_dir: Path, window_minutes: float = 60.0) -> int:
-    """Open the next round for `window_minutes`; returns its number."""
-    state = load_state(sim_dir)
-    number = state.current.number + 1
-    live = round_dir(sim_dir, number) / schema.LIVE_FILE
-    if number > state.last_round or not live.is_file():
-        raise ValueError(
-            f"cannot open round {number}: no live file was generated for it "
-            f"(last_round={state.last_round}, expected {live})"
-        )
-    state.current = round_window(number, window_minutes)
-    save_state(sim_dir, state)
-    return number
-
-
-def close_round(sim_dir: Path) -> None:
-    """Close the current round for staking now, so check_round_open() answers False."""
-    state = load_state(sim_dir)
-    now = dt.datetime.now(dt.UTC)
-    state.current.close_staking_time = (now - dt.timedelta(seconds=1)).isoformat()
-    if dt.datetime.fromisoformat(state.current.open_time) > now:
-        state.current.open_time = state.current.close_staking_time
-    save_state(sim_dir, state)
 
 
 def serve_forever(

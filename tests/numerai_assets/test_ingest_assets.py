@@ -136,3 +136,10 @@ def test_no_secret_reaches_metadata_or_logs(api, home, instance, tournament_stat
     records = instance.all_logs(result.run_id)
     text = " ".join(str(r.dagster_event) + str(r.user_message) for r in records)
     assert tournament_state.secret_key not in text
+
+
+def test_a_file_the_api_does_not_offer_is_named(api, home, instance, tournament):
+    (tournament / "v5.2" / "validation.parquet").unlink()
+    with pytest.raises(NumeraiAPIError, match=r"the API does not offer v5.2/validation.parquet"):
+        dg.materialize([raw_dataset], resources={"numerai": api, "numerai_home": home}, instance=instance)
+    assert not home.layout.raw_dataset_dir("v5.2").exists()

@@ -1,0 +1,37 @@
+"""Round control of the simulated tournament.
+
+Run by the CLI in another process than the server; the server re-reads the state per request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from model_core import schema
+from tournament_sim.layout import load_state, round_dir, round_window, save_state
+
+
+def advance_round(sim_dir: Path, window_minutes: float = 60.0) -> int:
+    """Open the next round for `window_minutes`; returns its number."""
+    state = load_state(sim_dir)
+    number = state.current.number + 1
+    live = round_dir(sim_dir, number) / schema.LIVE_FILE
+    if number > state.last_round or not live.is_file():
+        raise ValueError(
+            f"cannot open round {number}: no live file was generated for it "
+            f"(last_round={state.last_round}, expected {live})"
+        )
+    state.current = round_window(number, window_minutes)
+    save_state(sim_dir, state)
+    return number
+
+
+def close_round(sim_dir: Path) -> None:
+    """Close the current round for staking now, so check_round_open() answers False."""
+    state = load_state(sim_dir)
+    now = dt.datetime.now(dt.UTC)
+    state.current.close_staking_time = (now - dt.timedelta(seconds=1)).isoformat()
+    if dt.datetime.fromisoformat(state.current.open_time) > now:
+        state.current.open_time = state.current.close_staking_time
+    save_state(sim_dir, state)
