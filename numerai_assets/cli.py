@@ -8,9 +8,17 @@ from pathlib import Path
 
 from model_core.errors import DataContractError
 from numerai_assets.numerai_api import NumeraiAPIError
+from numerai_assets.runs import TrainingRunError
 from numerai_assets.settings import SettingsError
 
-EXPECTED_ERRORS = (DataContractError, NumeraiAPIError, SettingsError, FileNotFoundError, ValueError)
+EXPECTED_ERRORS = (
+    DataContractError,
+    NumeraiAPIError,
+    SettingsError,
+    TrainingRunError,
+    FileNotFoundError,
+    ValueError,
+)
 
 
 def _sim_generate(args: argparse.Namespace) -> None:
@@ -59,6 +67,15 @@ def _ingest(args: argparse.Namespace) -> None:
     print_ingest_summary(ingest(build_definitions(settings), instance, with_round=not args.no_round))
 
 
+def _train(args: argparse.Namespace) -> None:
+    from numerai_assets.runs import persistent_instance, train
+    from numerai_assets.settings import load_settings
+    from numerai_assets.summary import print_training_summary
+
+    settings = load_settings()
+    print_training_summary(train(persistent_instance(settings.home)))
+
+
 def _demo(args: argparse.Namespace) -> None:
     from numerai_assets.demo import run_demo
 
@@ -100,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     ing = commands.add_parser("ingest", help="download and clean the data through Dagster (DAGSTER_HOME)")
     ing.add_argument("--no-round", action="store_true", help="skip the current round's live file")
     ing.set_defaults(func=_ingest)
+
+    trn = commands.add_parser("train", help="the weekly training job (ingest -> folds) through Dagster")
+    trn.set_defaults(func=_train)
 
     demo = commands.add_parser("demo", help="the whole loop on the simulated tournament")
     demo.add_argument("--dir", default=".numerai-demo")

@@ -30,5 +30,13 @@ class HomeLayout:
         return self.root / "features" / "feature_returns.parquet"
 
     @property
+    def cv_folds_path(self) -> Path:
+        """The fold plan of the current model version (written by cv_folds)."""
+        return self.root / "training" / "cv_folds.json"
+
+    def model_dir(self, model_version: str) -> Path:
+        return self.root / "models" / model_version
+
+    @property
     def warehouse_path(self) -> Path:
         return self.root / "warehouse.duckdb"

@@ -68,3 +68,35 @@ def ingest(defs: dg.Definitions, instance: dg.DagsterInstance, with_round: bool 
 def _metadata_values(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     [event] = result.asset_materializations_for_node(asset)
     return {key: getattr(value, "value", value) for key, value in event.metadata.items()}
+
+
+def train(instance: dg.DagsterInstance, log_level: str = "INFO") -> dict[str, dict]:
+    """The weekly training job (ingest -> folds) with the configured executor, into `instance`.
+
+    Goes through `reconstructable` so the multiprocess executor can run each step (each fold) in
+    its own process, as the daemon would; returns each asset's materialisation metadata.
+    """
+    from numerai_assets import definitions
+
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    job = dg.reconstructable(definitions.training_job)
+    with dg.execute_job(job, instance=instance, run_config=run_config) as result:
+        if not result.success:
+            failures = [
+                f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
+                for e in result.get_step_failure_events()
+            ]
+            raise TrainingRunError(
+                f"run {result.run_id} failed: " + ("; ".join(failures) or "see the Dagster UI")
+            )
+        summary = {}
+        for event in result.get_asset_materialization_events():
+            materialization = event.event_specific_data.materialization
+            summary[materialization.asset_key.to_user_string()] = {
+                k: getattr(v, "value", v) for k, v in materialization.metadata.items()
+            }
+        return summary
+
+
+class TrainingRunError(RuntimeError):
+    """A step of the training run failed; the message names it and carries its error."""

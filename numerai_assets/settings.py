@@ -31,11 +31,43 @@ class Settings(BaseSettings):
     feature_set: str = "medium"
     home: Path = Path(".numerai")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$")
-    executor: Literal["multiprocess", "in_process", "k8s"] = "multiprocess"
+    executor: Literal["multiprocess", "in_process"] = "multiprocess"
     n_folds: int = Field(4, ge=1, le=32)
     api_retries: int = Field(4, ge=1, le=20, description="attempts per API call on transient errors")
     api_backoff_s: float = Field(2.0, ge=0, le=300, description="first retry delay; doubles each time")
     clean_eras_per_chunk: int = Field(16, ge=1, le=1000, description="eras held in memory while cleaning")
+
+    # Training knobs. Defaults are sized for the `demo` tournament on 2 CPU cores (minutes);
+    # the README gives a GPU profile for the real dataset.
+    max_epochs: int = Field(6, ge=1, le=1000)
+    loss: str = Field("pearson", pattern=r"^(pearson|mse|sharpe|mix:.+)$")
+    d_model: int = Field(64, ge=8, le=2048)
+    n_layers: int = Field(2, ge=0, le=32)
+    n_heads: int = Field(4, ge=1, le=64)
+    temporal_lags: int = Field(8, ge=0, le=256)
+    similarity_prior: Literal["bias", "knn", "none"] = "bias"
+    cross_stock: bool = True
+    feature_dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    learning_rate: float = Field(1e-3, gt=0, le=1.0)
+    eras_per_batch: int = Field(4, ge=1, le=256)
+    patience: int = Field(2, ge=1, le=100)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    gradient_checkpointing: bool = False
+    max_stocks: int | None = Field(
+        None, ge=16, description="subsample stocks per training era (memory bound)"
+    )
+    test_eras: int = Field(52, ge=1, description="held-out eras at the end that no fold trains on")
+    min_train_eras: int = Field(52, ge=1)
+    purge_gap: int | None = Field(
+        None, ge=0, description="eras between train and validation; default 8 or 16"
+    )
+    fold_concurrency: int = Field(1, ge=1, le=64, description="fold steps at once: the number of GPUs")
+    seed: int = 0
+
+    @field_validator("max_stocks", "purge_gap", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("api_url")
     @classmethod

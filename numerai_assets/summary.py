@@ -27,3 +27,20 @@ def print_ingest_summary(summary: dict[str, dict]) -> None:
         live = summary["raw_round"]
         print(f"raw_round        round {live['round']}: {live['rows']:,} live rows, era {live['live_era']}")
     print(f"store            {clean['path']}")
+
+
+def print_training_summary(summary: dict[str, dict]) -> None:
+    folds = sorted(name for name in summary if name.startswith("fold_model_"))
+    print("\n== training summary ==")
+    if "cv_folds" in summary:
+        plan = summary["cv_folds"]
+        print(
+            f"model version {plan['model_version']}: purge gap {plan['purge_gap']} eras, test eras {plan['test_eras']}"
+        )
+    print(f"{'fold':<14}{'best epoch':>11}{'epochs':>8}{'val CORR':>10}{'sharpe':>8}{'rows/s':>10}  device")
+    for name in folds:
+        m = summary[name]
+        print(
+            f"{name:<14}{m['best_epoch']:>11}{m['epochs_run']:>8}{m['val_corr_mean']:>10.4f}"
+            f"{m['val_corr_sharpe']:>8.2f}{m['rows_per_s']:>10,.0f}  {m['device']}"
+        )

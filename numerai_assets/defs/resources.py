@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from numerai_assets.defs.training_resource import TrainingKnobs
 from numerai_assets.home import HomeLayout
 from numerai_assets.numerai_api import NumeraiAPI
 from numerai_assets.settings import Settings
@@ -45,4 +46,5 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             feature_set=settings.feature_set,
             clean_eras_per_chunk=settings.clean_eras_per_chunk,
         ),
+        "training": TrainingKnobs.from_settings(settings),
     }
