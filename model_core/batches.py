@@ -78,7 +78,9 @@ class TemporalContext:
         all_eras: Sequence[str] | None = None,
     ):
         if schema.ERA not in feature_returns.columns:
-            raise KeyError(f"feature returns have no {schema.ERA!r} column; columns: {feature_returns.columns[:5]}")
+            raise KeyError(
+                f"feature returns have no {schema.ERA!r} column; columns: {feature_returns.columns[:5]}"
+            )
         if lags < 0 or horizon_eras < 0:
             raise ValueError(f"lags and horizon_eras must be >= 0, got {lags} and {horizon_eras}")
         self.lags, self.horizon_eras = lags, horizon_eras
@@ -161,7 +163,12 @@ class EraBatches:
                 f"store's {len(store.features)} (same names in the same order are required)"
             )
         self.store, self.eras = store, list(eras)
-        self.eras_per_batch, self.shuffle, self.seed, self.max_stocks = eras_per_batch, shuffle, seed, max_stocks
+        self.eras_per_batch, self.shuffle, self.seed, self.max_stocks = (
+            eras_per_batch,
+            shuffle,
+            seed,
+            max_stocks,
+        )
         self.targets = list(targets)
         self._target_columns = [store.target_index(t) for t in self.targets]  # KeyError names the target
         self.context = context
@@ -209,7 +216,9 @@ class EraBatches:
         return features, targets[:, self._target_columns]
 
 
-def live_batch(features: np.ndarray, context: np.ndarray | None, era: str = schema.DATA_TYPE_LIVE) -> EraBatch:
+def live_batch(
+    features: np.ndarray, context: np.ndarray | None, era: str = schema.DATA_TYPE_LIVE
+) -> EraBatch:
     """A single era (live, or one backfilled era) with no targets: targets are NaN, T = 1.
 
     features: (N, F) int8 with MISSING; context: (K, F) float32 from TemporalContext.for_era,
@@ -249,7 +258,9 @@ def _pad(
         features=torch.from_numpy(features),
         mask=torch.from_numpy(mask),
         targets=torch.from_numpy(targets),
-        context=None if contexts is None else torch.from_numpy(np.ascontiguousarray(contexts, dtype=np.float32)),
+        context=None
+        if contexts is None
+        else torch.from_numpy(np.ascontiguousarray(contexts, dtype=np.float32)),
     )
 
 

@@ -14,6 +14,7 @@ early-stops on it, so it stays an honest estimate for the ensemble.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Sequence
 
 from model_core import schema
@@ -109,7 +110,7 @@ def make_folds(eras: Sequence[str], config: CVConfig = CVConfig()) -> FoldPlan:
             f"({config.n_folds} folds, first fold >= {config.min_train_eras} training eras, "
             f"gap {gap}, {config.test_eras} test eras)"
         )
-    starts = validation_starts(region, config.n_folds)
+    starts = validation_starts(region, config.n_folds, config.min_train_eras + gap)
     ends = [*starts[1:], region]
     folds = tuple(
         Fold(
@@ -123,36 +124,30 @@ def make_folds(eras: Sequence[str], config: CVConfig = CVConfig()) -> FoldPlan:
     return FoldPlan(folds=folds, test_eras=test, gap=gap)
 
 
-def validation_starts(region: int, n_folds: int) -> list[int]:
-    """Start positions of the n_folds validation chunks in a region of `region` eras.
+def validation_starts(region: int, n_folds: int, first_chunk_min: int = 0) -> list[int]:
+    """Start positions of the n_folds validation chunks in a fold region of `region` eras.
 
-    The region is cut into n_folds + 1 chunks of equal size; the first (training-only) chunk
-    takes the remainder, so the validation chunks are equal and end exactly at the region's end.
+    The region is cut into n_folds + 1 chunks of equal size, the first (training-only) chunk
+    taking the remainder, so the validation chunks are equal and end exactly at the region's
+    end. When that would leave the first chunk below `first_chunk_min`, the validation chunks
+    shrink instead: a short history costs validation eras, never the first fold's training.
     """
-    size = region // (n_folds + 1)
+    size = min(region // (n_folds + 1), (region - first_chunk_min) // n_folds)
     first = region - n_folds * size
     return [first + k * size for k in range(n_folds)]
 
 
 def min_fold_region(n_folds: int, min_train_eras: int, gap: int) -> int:
-    """The fewest eras the fold region needs: one era per validation chunk, and a first chunk
-    of min_train_eras + gap (fold 0 trains on it minus the gap)."""
-    region = n_folds + 1
-    while not _region_fits(region, n_folds, min_train_eras, gap):
-        region += 1
-    return region
-
-
-def _region_fits(region: int, n_folds: int, min_train_eras: int, gap: int) -> bool:
-    size = region // (n_folds + 1)
-    return size >= 1 and validation_starts(region, n_folds)[0] - gap >= min_train_eras
+    """The fewest eras the fold region needs: a first chunk of min_train_eras + gap (fold 0
+    trains on it minus the gap) and one era per validation chunk."""
+    return min_train_eras + gap + n_folds
 
 
 def _sorted_unique(eras: Sequence[str]) -> list[str]:
     if isinstance(eras, str):
         raise TypeError(f"eras must be a sequence of era labels, not the string {eras!r}")
     ordered = sorted(eras)
-    duplicates = sorted({a for a, b in zip(ordered, ordered[1:], strict=False) if a == b})
+    duplicates = sorted({a for a, b in itertools.pairwise(ordered) if a == b})
     if duplicates:
         raise ValueError(f"eras must be unique; repeated: {duplicates[:5]}")
     return ordered

@@ -49,6 +49,18 @@ def test_default_layout_on_a_real_sized_history():
     assert plan.gap == 8 and plan.test_eras == tuple(eras[-52:])
     assert plan.folds[-1].validation_eras[-1] == eras[-52 - 8 - 1]
     assert plan.folds[0].train_eras[0] == eras[0]
+    # 1,130 eras before the gap and the test block: five equal chunks of 226
+    assert [len(fold.validation_eras) for fold in plan.folds] == [226] * 4
+    assert len(plan.folds[0].train_eras) == 226 - 8
+
+
+def test_short_history_shrinks_validation_chunks_not_the_first_training_window():
+    config = CVConfig(n_folds=4, gap_eras=8, test_eras=10, min_train_eras=52)
+    eras = _labels(10 + 8 + 52 + 8 + 4 * 5)  # room for validation chunks of 5 eras only
+    plan = make_folds(eras, config)
+    _check_plan(eras, plan, config)
+    assert len(plan.folds[0].train_eras) == 52
+    assert [len(fold.validation_eras) for fold in plan.folds] == [5] * 4
 
 
 def test_random_configs_never_leak_across_the_gap():
@@ -97,7 +109,7 @@ def test_gap_follows_the_longest_target_horizon():
 
 
 def test_too_few_eras_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"too few eras for cross-validation: 100 eras given, 344 needed"):
+    with pytest.raises(ValueError, match=r"too few eras for cross-validation: 100 eras given, 124 needed"):
         make_folds(_labels(100), CVConfig())
 
 
