@@ -11,9 +11,9 @@ from tournament_sim.layout import STATE_FILE, load_state
 
 def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
     from numerai_assets.definitions import build_definitions
-    from numerai_assets.runs import ingest, persistent_instance
+    from numerai_assets.runs import ingest, persistent_instance, train
     from numerai_assets.settings import load_settings
-    from numerai_assets.summary import print_ingest_summary
+    from numerai_assets.summary import print_ingest_summary, print_training_summary
     from tournament_sim.generate import generate_tournament
     from tournament_sim.server import SimServer
 
@@ -40,8 +40,9 @@ def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
         Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
         settings = load_settings()
         instance = persistent_instance(settings.home)
-        summary = ingest(build_definitions(settings), instance)
-    print_ingest_summary(summary)
+        print_ingest_summary(ingest(build_definitions(settings), instance))
+        print("\n[demo] training the fold ensemble (the weekly_training job, multiprocess executor)", flush=True)
+        print_training_summary(train(instance))
     print(f"\n[demo] done in {time.perf_counter() - started:.0f}s; the stand-in is stopped.")
     print(
         f"[demo] browse the runs: DAGSTER_HOME={workdir / 'dagster'} NUMERAI_HOME={workdir / 'home'} make dev"

@@ -1,0 +1,309 @@
+"""The era transformer: scores every stock of an era from its features, its peers and the regime.
+
+    features (E, N, F) int8 ──► FeatureEmbedding ──► x (E, N, D)
+    context (E, K, F) feature returns of the last K resolved eras ──► TemporalEncoder ──► regime (E, K, D)
+    n_layers x CrossSectionBlock: x += StockAttention(x; similarity prior)   across the era's stocks
+                                  x += Attention(x, regime)                  stocks read the regime
+                                  x += MLP(x)
+    ──► LayerNorm ──► Linear ──► scores (E, N, n_outputs)
+
+DESIGN.md section 6 explains the parts; layers.py holds the blocks. Plain learned attention
+ignored the other stocks in our experiment, so the cross-sectional attention carries an explicit
+similarity graph (L2GMOM) and `cross_stock=False` scores every stock as if it were alone in its
+era, which is how "attention reliance" is measured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from model_core import schema
+from model_core.layers import (
+    MLP,
+    Attention,
+    FeatureEmbedding,
+    InducedStockAttention,
+    StockAttention,
+    StockGraph,
+    knn_mask,
+    nearest_stocks,
+    stock_similarity,
+)
+
+SIMILARITY_PRIORS = ("bias", "knn", "none")
+PRIOR_SCALE_INIT = 1.0  # logit bias per standard deviation of similarity, learned from there
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    n_features: int
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2  # cross-sectional layers
+    temporal_lags: int = 8  # K; 0 switches the temporal encoder off
+    temporal_layers: int = 1
+    cross_stock: bool = True  # False: no attention across stocks (a per-row model; the ablation)
+    similarity_prior: str = "bias"  # "bias" | "knn" | "none" (see layers.StockAttention)
+    knn: int = 16
+    inducing_points: int = 0  # > 0: ISAB-style attention through that many learned points
+    feature_dropout: float = 0.5  # training only: each (stock, feature) value -> MISSING
+    dropout: float = 0.1  # residual / MLP dropout; attention dropout is always 0 (fused SDPA)
+    n_outputs: int = 1  # one score per target when > 1
+    checkpointing: bool = False  # gradient checkpointing around each cross-sectional block
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.n_features < 1:
+            problems.append(f"n_features={self.n_features} must be >= 1")
+        if self.d_model < 1 or self.n_heads < 1 or self.d_model % self.n_heads:
+            problems.append(f"d_model={self.d_model} must be a positive multiple of n_heads={self.n_heads}")
+        if self.n_layers < 0 or self.temporal_lags < 0 or self.inducing_points < 0:
+            problems.append("n_layers, temporal_lags and inducing_points must be >= 0")
+        if self.temporal_lags > 0 and self.temporal_layers < 1:
+            problems.append(f"temporal_layers={self.temporal_layers} must be >= 1 when temporal_lags > 0")
+        if self.similarity_prior not in SIMILARITY_PRIORS:
+            problems.append(f"similarity_prior={self.similarity_prior!r} is not one of {SIMILARITY_PRIORS}")
+        if self.knn < 1:
+            problems.append(f"knn={self.knn} must be >= 1")
+        for name in ("feature_dropout", "dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                problems.append(f"{name}={getattr(self, name)} must be in [0, 1)")
+        if self.n_outputs < 1:
+            problems.append(f"n_outputs={self.n_outputs} must be >= 1")
+        if problems:
+            raise ValueError("ModelConfig: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        """Plain types only, so checkpoints load with torch.load(weights_only=True)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"ModelConfig: unknown fields {unknown}; known: {sorted(known)}")
+        if "n_features" not in d:
+            raise ValueError("ModelConfig: n_features is required")
+        return cls(**d)
+
+
+class TemporalBlock(nn.Module):
+    """Pre-norm causal self-attention over the lags, then an MLP."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.ln_attn = nn.LayerNorm(config.d_model)
+        self.attn = Attention(config.d_model, config.n_heads)
+        self.ln_mlp = nn.LayerNorm(config.d_model)
+        self.mlp = MLP(config.d_model, config.dropout)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor, causal: Tensor) -> Tensor:
+        # x (E, K, D), causal (K, K) bool
+        x = x + self.drop(self.attn(self.ln_attn(x), attn_mask=causal))
+        return x + self.mlp(self.ln_mlp(x))
+
+
+class TemporalEncoder(nn.Module):
+    """The regime: the last K resolved eras' feature returns -> K context tokens.
+
+    Which eras are resolved is decided by whoever builds `context` (gap >= target horizon + lag);
+    the model only ever sees that tensor, so it cannot look further. Lag 1 (most recent) comes
+    first; token i attends to lags >= i (itself and older eras): causal in time.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.n_lags = config.temporal_lags
+        self.value = nn.Linear(config.n_features, config.d_model)
+        self.missing = nn.Linear(config.n_features, config.d_model, bias=False)  # NaN -> 0 + this flag
+        self.ln_in = nn.LayerNorm(config.d_model)  # feature returns are ~0.01: let LN set the scale
+        self.lag = nn.Parameter(torch.randn(config.temporal_lags, config.d_model) * 0.02)  # (K, D)
+        self.blocks = nn.ModuleList(TemporalBlock(config) for _ in range(config.temporal_layers))
+        self.ln_out = nn.LayerNorm(config.d_model)
+
+    def forward(self, context: Tensor) -> Tensor:
+        # context (E, K, F) float, NaN allowed -> (E, K, D)
+        K = context.shape[1]
+        missing = torch.isnan(context)
+        x = self.value(context.nan_to_num(0.0)) + self.missing(missing.to(context.dtype))
+        x = self.ln_in(x) + self.lag[:K]  # (E, K, D)
+        causal = torch.ones(K, K, dtype=torch.bool, device=context.device).triu()
+        for block in self.blocks:
+            x = block(x, causal)
+        return self.ln_out(x)
+
+
+class CrossSectionBlock(nn.Module):
+    """Pre-norm: mixing across the era's stocks, reading the regime, then a per-stock MLP."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        d, h = config.d_model, config.n_heads
+        self.ln_mix = nn.LayerNorm(d)
+        if config.inducing_points > 0:
+            self.mix = InducedStockAttention(
+                d, h, config.inducing_points, config.similarity_prior, PRIOR_SCALE_INIT
+            )
+        else:
+            self.mix = StockAttention(d, h, config.similarity_prior, PRIOR_SCALE_INIT)
+        self.ln_regime = nn.LayerNorm(d) if config.temporal_lags > 0 else None
+        self.regime = Attention(d, h) if config.temporal_lags > 0 else None
+        self.ln_mlp = nn.LayerNorm(d)
+        self.mlp = MLP(d, config.dropout)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor, graph: StockGraph, regime: Tensor | None, cross_stock: bool) -> Tensor:
+        # x (E, N, D), regime (E, K, D) -> (E, N, D)
+        x = x + self.drop(self.mix(self.ln_mix(x), graph, cross_stock))
+        if self.regime is not None:
+            x = x + self.drop(self.regime(self.ln_regime(x), regime))
+        return x + self.mlp(self.ln_mlp(x))
+
+
+class EraTransformer(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embed = FeatureEmbedding(config.n_features, config.d_model)
+        self.drop = nn.Dropout(config.dropout)
+        self.temporal = TemporalEncoder(config) if config.temporal_lags > 0 else None
+        self.blocks = nn.ModuleList(CrossSectionBlock(config) for _ in range(config.n_layers))
+        self.ln_f = nn.LayerNorm(config.d_model)
+        self.head = nn.Linear(config.d_model, config.n_outputs)
+        self.apply(self._init_weights)
+        # nanoGPT: residual projections scaled down with depth so the stream starts near identity.
+        for name, p in self.named_parameters():
+            if name.endswith("proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * max(1, config.n_layers)))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+    def forward(
+        self,
+        features: Tensor,  # (E, N, F) int8 or int64, 0..4 or MISSING (-1)
+        mask: Tensor,  # (E, N) bool, True = a real stock
+        context: Tensor | None = None,  # (E, K, F) float feature returns, lag 1 first; NaN allowed
+        cross_stock: bool | None = None,  # False: every stock scored as if alone in its era
+    ) -> Tensor:  # (E, N, n_outputs) float32; padding rows are 0
+        cross = self.config.cross_stock if cross_stock is None else cross_stock
+        features, mask = self._check_inputs(features, mask)
+        regime = self._regime(context, features.shape[0])  # (E, K, D) or None
+        # The graph comes from the raw features: feature dropout regularises the embedding, not the
+        # peers, and the raw graph is the same in training and inference.
+        graph = self._stock_graph(features, mask) if cross else StockGraph(mask)
+        if self.training and self.config.feature_dropout > 0:
+            dropped = torch.rand(features.shape, device=features.device) < self.config.feature_dropout
+            features = features.masked_fill(dropped, schema.MISSING)
+        x = self.drop(self.embed(features))  # (E, N, D)
+        for block in self.blocks:
+            if self.config.checkpointing and torch.is_grad_enabled():
+                x = checkpoint(block, x, graph, regime, cross, use_reentrant=False)
+            else:
+                x = block(x, graph, regime, cross)
+        scores = self.head(self.ln_f(x)).float()  # (E, N, n_outputs)
+        return scores.masked_fill(~mask[..., None], 0.0)
+
+    def _check_inputs(self, features: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        n_features = self.config.n_features
+        if features.dim() != 3 or features.shape[2] != n_features:
+            raise ValueError(f"features: expected (E, N, {n_features}), got {tuple(features.shape)}")
+        if mask.shape != features.shape[:2]:
+            raise ValueError(f"mask: expected {tuple(features.shape[:2])}, got {tuple(mask.shape)}")
+        if features.dtype.is_floating_point or features.dtype == torch.bool:
+            raise ValueError(f"features: expected int8 or int64 codes, got {features.dtype}")
+        mask = mask.bool()
+        if features.shape[2] and mask.any():
+            lo, hi = features[mask].aminmax()  # (real stocks only: padding may hold anything)
+            if lo < schema.MISSING or hi > schema.FEATURE_MAX:
+                raise ValueError(
+                    f"features: values must be {schema.FEATURE_MIN}..{schema.FEATURE_MAX} or MISSING "
+                    f"({schema.MISSING}); found {int(lo)}..{int(hi)}"
+                )
+        # Padding rows become MISSING: valid indices, and nothing of theirs can leak anywhere.
+        features = features.to(torch.int8).masked_fill(~mask[..., None], schema.MISSING)
+        return features, mask
+
+    def _regime(self, context: Tensor | None, n_eras: int) -> Tensor | None:
+        if self.temporal is None:
+            return None  # the temporal encoder is off: context is ignored
+        K, n_features = self.config.temporal_lags, self.config.n_features
+        if context is None or context.dim() != 3:
+            raise ValueError(
+                f"context: expected (E, 1..{K}, {n_features}) feature returns, got {context!r:.80}"
+            )
+        if context.shape[0] != n_eras or not 1 <= context.shape[1] <= K or context.shape[2] != n_features:
+            raise ValueError(
+                f"context: expected ({n_eras}, 1..{K}, {n_features}), got {tuple(context.shape)}"
+            )
+        return self.temporal(context.float())
+
+    def _stock_graph(self, features: Tensor, mask: Tensor) -> StockGraph:
+        cfg, graph = self.config, StockGraph(mask)
+        if cfg.similarity_prior == "none" or cfg.n_layers == 0:
+            return graph
+        if cfg.inducing_points > 0:
+            graph.neighbours, graph.neighbour_ok, graph.neighbour_sim = nearest_stocks(
+                features, mask, cfg.knn
+            )
+        elif cfg.similarity_prior == "bias":
+            graph.sim = stock_similarity(features, mask)[:, None]  # (E, 1, N, N): broadcast over heads
+            if not graph.key_ok.all():
+                key_bias = torch.zeros(mask.shape, device=mask.device).masked_fill(~graph.key_ok, -math.inf)
+                graph.key_bias = key_bias[:, None, None, :]  # (E, 1, 1, N)
+        else:
+            graph.attn_mask = knn_mask(features, mask, cfg.knn)[:, None]  # (E, 1, N, N) bool
+        return graph
+
+    @torch.no_grad()
+    def attention_maps(
+        self, features: Tensor, mask: Tensor, context: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Attention weights of the last layer, for plots (eval mode, math path: small eras only).
+
+        "cross_stock" (E, H, N, N): who each stock reads (through the inducing points: the two
+        stages composed, with the write stage averaged over heads); "temporal" (E, H, K): the
+        real stocks' mean attention over the regime tokens; "temporal_encoder" (E, H, K, K).
+        """
+        was_training = self.training
+        self.eval()
+        recorders = [m for m in self.modules() if isinstance(m, Attention)]
+        for m in recorders:
+            m.record, m.weights = True, None
+        try:
+            self(features, mask, context)
+        finally:
+            for m in recorders:
+                m.record = False
+            self.train(was_training)
+        maps: dict[str, Tensor] = {}
+        real = mask.bool().float()
+        if self.blocks:
+            last = self.blocks[-1]
+            if isinstance(last.mix, InducedStockAttention):
+                cross = last.mix.read.weights @ last.mix.write.weights.mean(1, keepdim=True)
+            else:
+                cross = last.mix.attn.weights
+            maps["cross_stock"] = cross * real[:, None, :, None] * real[:, None, None, :]
+            if last.regime is not None:
+                per_stock = last.regime.weights * real[:, None, :, None]  # (E, H, N, K)
+                maps["temporal"] = per_stock.sum(2) / real.sum(1).clamp_min(1)[:, None, None]
+        if self.temporal is not None:
+            maps["temporal_encoder"] = self.temporal.blocks[-1].attn.weights
+        for m in recorders:
+            m.weights = None
+        return maps
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
