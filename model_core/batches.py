@@ -2,7 +2,7 @@
 
 A batch is E eras padded to the largest of them: features stay int8 (MISSING in padded rows),
 a boolean mask marks the real stocks, targets are float32 with NaN for padding and nulls. Only
-the batch's own eras are copied out of the memory maps, so memory is bounded by eras_per_batch
+the batch's own eras are read from the store, so memory is bounded by eras_per_batch
 eras whatever the size of the store; the set never exists as float32.
 
 The temporal context of an era is the feature returns of past eras whose targets were already
@@ -203,14 +203,13 @@ class EraBatches:
         return _pad(eras, parts, len(self.store.features), len(self.targets), contexts)
 
     def _read(self, index: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        """One era's (features (n, F) int8, targets (n, T) float32); the memmap is copied only
-        by the caller's padding (or here, when a subset of rows is drawn)."""
+        """One era's (features (n, F) int8, targets (n, T) float32), as read from the store."""
         data = self.store.era(self.eras[index])
         features, targets = data.features, data.targets
         n = features.shape[0]
         if self.max_stocks is not None and n > self.max_stocks:
             rng = np.random.default_rng([self.seed, epoch, index])
-            # Sorted: reads the memmap front to back, and keeps storage order within the era.
+            # Sorted: keeps storage order within the era.
             rows = np.sort(rng.choice(n, size=self.max_stocks, replace=False))
             features, targets = features[rows], targets[rows]
         return features, targets[:, self._target_columns]

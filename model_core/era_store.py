@@ -8,8 +8,9 @@
       eras.parquet    one row per era: era, data_type, resolved, row_start, row_end, stats
       ids.parquet     id and era of every row, in storage order
 
-Both arrays are memory-mapped by the reader, so an era costs its own bytes and nothing else:
-training and scoring stream era by era without ever holding the set (let alone a float32 copy).
+The reader fetches one era's block with a positioned read, so an era costs its own bytes and
+nothing else: training and scoring stream era by era without ever holding the set (let alone a
+float32 copy), and the process's memory stays flat however many eras it has read.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ IDS_TABLE = "ids.parquet"
 
 @dataclasses.dataclass(frozen=True)
 class EraSlice:
-    """One era of the store: views into the memory maps, no copies."""
+    """One era of the store, read from disk (its own arrays: nothing else of the store is held)."""
 
     era: str
     data_type: str
@@ -124,7 +125,7 @@ _ERA_SCHEMA = {
 
 
 class EraStore:
-    """Read side: memory-mapped, era by era."""
+    """Read side, era by era."""
 
     def __init__(self, path: Path):
         self.path = Path(path).resolve()
@@ -137,8 +138,6 @@ class EraStore:
         self.n_rows: int = self.manifest["rows"]
         self.era_table = pl.read_parquet(self.path / ERAS_TABLE)
         self._rows = {row["era"]: row for row in self.era_table.iter_rows(named=True)}
-        self._features = _memmap(self.path / FEATURES_BIN, np.int8, (self.n_rows, len(self.features)))
-        self._targets = _memmap(self.path / TARGETS_BIN, np.float32, (self.n_rows, len(self.targets)))
         self._ids: pl.DataFrame | None = None
 
     @property
@@ -161,8 +160,8 @@ class EraStore:
             data_type=row["data_type"],
             resolved=row["resolved"],
             ids=self._ids[schema.ID][rows].to_list(),
-            features=self._features[rows],
-            targets=self._targets[rows],
+            features=_read_rows(self.path / FEATURES_BIN, np.int8, len(self.features), rows),
+            targets=_read_rows(self.path / TARGETS_BIN, np.float32, len(self.targets), rows),
         )
 
     def target_index(self, target: str) -> int:
@@ -174,7 +173,18 @@ class EraStore:
         return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
 
 
-def _memmap(path: Path, dtype: type, shape: tuple[int, int]) -> np.ndarray:
-    if shape[0] == 0:
-        return np.zeros(shape, dtype=dtype)
-    return np.memmap(path, dtype=dtype, mode="r", shape=shape)
+def _read_rows(path: Path, dtype: type, width: int, rows: slice) -> np.ndarray:
+    """Rows `rows` of a (rows, width) binary array, read from disk into a fresh array.
+
+    A positioned read rather than a memory map: a pass over the whole store (an epoch, the
+    feature returns) would otherwise leave every page it touched mapped into the process, and
+    its resident memory would grow to the size of the store.
+    """
+    n = rows.stop - rows.start
+    if n == 0 or width == 0:
+        return np.zeros((n, width), dtype=dtype)
+    itemsize = np.dtype(dtype).itemsize
+    values = np.fromfile(path, dtype=dtype, count=n * width, offset=rows.start * width * itemsize)
+    if values.size != n * width:
+        raise ValueError(f"{path}: truncated (wanted rows {rows.start}..{rows.stop})")
+    return values.reshape(n, width)

@@ -29,7 +29,7 @@ def test_store_round_trips_features_and_targets_era_by_era(tmp_path):
     np.testing.assert_array_equal(era.features, expected.select(FEATURES).to_numpy())
     np.testing.assert_allclose(era.targets[:, store.target_index("target")], expected["target"].to_numpy())
     assert era.ids == expected["id"].to_list()
-    assert isinstance(store._features, np.memmap)  # memory-mapped, not loaded
+    assert era.features.base is None or era.features.base.size == era.features.size  # one era, not the set
 
 
 def test_null_becomes_missing_and_all_two_era_column_becomes_missing(tmp_path):
