@@ -117,3 +117,13 @@ def test_device_choice():
             resolve_device("cuda")
     with pytest.raises(ValueError, match="fp16"):
         TrainConfig(precision="fp8")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_trains_on_cuda_with_mixed_precision(planted, tmp_path, precision):
+    train, val = planted
+    config = dataclasses.replace(TRAIN, precision=precision)
+    result = train_fold(MODEL, config, train, val, tmp_path / "fold.pt", device=resolve_device("cuda"))
+    assert result.device.startswith("cuda") and result.best_val_corr > 0.15
