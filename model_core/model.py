@@ -19,12 +19,12 @@ import dataclasses
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from model_core import schema
 from model_core.layers import (
-    MLP,
     Attention,
     FeatureEmbedding,
     InducedStockAttention,
@@ -93,6 +93,17 @@ class ModelConfig:
         return cls(**d)
 
 
+class MLP(nn.Module):
+    def __init__(self, d_model: int, dropout: float):
+        super().__init__()
+        self.fc = nn.Linear(d_model, 4 * d_model)
+        self.proj = nn.Linear(4 * d_model, d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.proj(F.gelu(self.fc(x))))
+
+
 class TemporalBlock(nn.Module):
     """Pre-norm causal self-attention over the lags, then an MLP."""
 
@@ -120,7 +131,6 @@ class TemporalEncoder(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.n_lags = config.temporal_lags
         self.value = nn.Linear(config.n_features, config.d_model)
         self.missing = nn.Linear(config.n_features, config.d_model, bias=False)  # NaN -> 0 + this flag
         self.ln_in = nn.LayerNorm(config.d_model)  # feature returns are ~0.01: let LN set the scale
@@ -224,28 +234,36 @@ class EraTransformer(nn.Module):
         if features.dtype.is_floating_point or features.dtype == torch.bool:
             raise ValueError(f"features: expected int8 or int64 codes, got {features.dtype}")
         mask = mask.bool()
-        if features.shape[2] and mask.any():
-            lo, hi = features[mask].aminmax()  # (real stocks only: padding may hold anything)
-            if lo < schema.MISSING or hi > schema.FEATURE_MAX:
+        if features.numel() and mask.any():
+
+            def out_of_range(x: Tensor) -> bool:
+                lo, hi = x.aminmax()
+                return bool(lo < schema.MISSING or hi > schema.FEATURE_MAX)
+
+            # The cheap pass over everything first; padding may hold anything, so only the real
+            # stocks' values can be an error.
+            if out_of_range(features) and out_of_range(features[mask]):
+                lo, hi = features[mask].aminmax()
                 raise ValueError(
                     f"features: values must be {schema.FEATURE_MIN}..{schema.FEATURE_MAX} or MISSING "
                     f"({schema.MISSING}); found {int(lo)}..{int(hi)}"
                 )
         # Padding rows become MISSING: valid indices, and nothing of theirs can leak anywhere.
-        features = features.to(torch.int8).masked_fill(~mask[..., None], schema.MISSING)
+        features = features.to(torch.int8)
+        if not mask.all():
+            features = features.masked_fill(~mask[..., None], schema.MISSING)
         return features, mask
 
     def _regime(self, context: Tensor | None, n_eras: int) -> Tensor | None:
         if self.temporal is None:
             return None  # the temporal encoder is off: context is ignored
         K, n_features = self.config.temporal_lags, self.config.n_features
-        if context is None or context.dim() != 3:
+        shape = None if context is None else tuple(context.shape)
+        if shape is None or len(shape) != 3 or shape[::2] != (n_eras, n_features) or not 1 <= shape[1] <= K:
             raise ValueError(
-                f"context: expected (E, 1..{K}, {n_features}) feature returns, got {context!r:.80}"
-            )
-        if context.shape[0] != n_eras or not 1 <= context.shape[1] <= K or context.shape[2] != n_features:
-            raise ValueError(
-                f"context: expected ({n_eras}, 1..{K}, {n_features}), got {tuple(context.shape)}"
+                f"context: the model has temporal_lags={K}, so it needs the feature returns of the last "
+                f"resolved eras, shaped ({n_eras}, 1..{K}, {n_features}); got {shape} "
+                "(or build the model with temporal_lags=0)"
             )
         return self.temporal(context.float())
 
@@ -273,8 +291,9 @@ class EraTransformer(nn.Module):
         """Attention weights of the last layer, for plots (eval mode, math path: small eras only).
 
         "cross_stock" (E, H, N, N): who each stock reads (through the inducing points: the two
-        stages composed, with the write stage averaged over heads); "temporal" (E, H, K): the
-        real stocks' mean attention over the regime tokens; "temporal_encoder" (E, H, K, K).
+        stages composed, with the write stage averaged over heads; the k-NN message is left out);
+        "temporal" (E, H, K): the real stocks' mean attention over the regime tokens;
+        "temporal_encoder" (E, H, K, K).
         """
         was_training = self.training
         self.eval()
@@ -291,7 +310,10 @@ class EraTransformer(nn.Module):
         real = mask.bool().float()
         if self.blocks:
             last = self.blocks[-1]
-            if isinstance(last.mix, InducedStockAttention):
+            E, N = real.shape
+            if not self.config.cross_stock:  # the per-row model: every stock reads itself only
+                cross = torch.eye(N, device=real.device).expand(E, self.config.n_heads, N, N)
+            elif isinstance(last.mix, InducedStockAttention):
                 cross = last.mix.read.weights @ last.mix.write.weights.mean(1, keepdim=True)
             else:
                 cross = last.mix.attn.weights

@@ -41,7 +41,9 @@ def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
         settings = load_settings()
         instance = persistent_instance(settings.home)
         print_ingest_summary(ingest(build_definitions(settings), instance))
-        print("\n[demo] training the fold ensemble (the weekly_training job, multiprocess executor)", flush=True)
+        print(
+            "\n[demo] training the fold ensemble (the weekly_training job, multiprocess executor)", flush=True
+        )
         print_training_summary(train(instance))
     print(f"\n[demo] done in {time.perf_counter() - started:.0f}s; the stand-in is stopped.")
     print(

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     n_folds: int = Field(4, ge=1, le=32)
     api_retries: int = Field(4, ge=1, le=20, description="attempts per API call on transient errors")
     api_backoff_s: float = Field(2.0, ge=0, le=300, description="first retry delay; doubles each time")
-    clean_eras_per_chunk: int = Field(16, ge=1, le=1000, description="eras held in memory while cleaning")
+    clean_eras_per_chunk: int = Field(2, ge=1, le=1000, description="eras decoded per read while cleaning")
 
     # Training knobs. Defaults are sized for the `demo` tournament on 2 CPU cores (minutes);
     # the README gives a GPU profile for the real dataset.

@@ -20,7 +20,7 @@ class NumeraiHome(dg.ConfigurableResource):
     home: str = ".numerai"
     dataset_version: str = "v5.2"
     feature_set: str = "medium"
-    clean_eras_per_chunk: int = 16
+    clean_eras_per_chunk: int = 2
 
     @property
     def layout(self) -> HomeLayout:

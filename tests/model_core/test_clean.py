@@ -187,3 +187,31 @@ def test_live_frame_uses_the_same_rules_whatever_the_era_label(tmp_path):
     ).write_parquet(tmp_path / "empty.parquet")
     with pytest.raises(DataContractError, match=r"empty\.parquet: the live file has no rows"):
         clean_live_frame(tmp_path / "empty.parquet", FEATURES)
+
+
+def test_eras_of_uneven_size_split_across_reads_are_whole(tmp_path):
+    frame = pl.concat(
+        [
+            raw_frame([era], rows_per_era=n, seed=i)
+            for i, (era, n) in enumerate([("0001", 7), ("0002", 23), ("0003", 5)])
+        ]
+    )
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(tmp_path / "train.parquet")
+    (tmp_path / "store").mkdir()
+    clean_files(
+        [tmp_path / "train.parquet"],
+        FEATURES,
+        TARGETS,
+        tmp_path / "store",
+        config=CleanConfig(eras_per_chunk=1),
+    )
+    store = EraStore(tmp_path / "store")
+    assert [len(store.era(e).ids) for e in store.eras] == [7, 23, 5]
+    assert sum(len(store.era(e).ids) for e in store.eras) == frame.height
+
+
+def test_a_file_not_sorted_by_era_is_an_error(tmp_path):
+    frame = pl.concat([raw_frame(["0001"], seed=1), raw_frame(["0002"], seed=2), raw_frame(["0001"], seed=3)])
+    with pytest.raises(DataContractError, match=r"train\.parquet: rows of era 0001 are not contiguous"):
+        _clean(tmp_path, frame)
