@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
-from tournament_sim.layout import STATE_FILE, load_state
+from tournament_sim.layout import load_state
 
 
 def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
@@ -20,9 +21,10 @@ def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
     workdir = Path(workdir).resolve()
     sim_dir = workdir / "sim"
     started = time.perf_counter()
-    if not (sim_dir / STATE_FILE).exists():
-        print(f"[demo] generating the {scale!r} simulated tournament in {sim_dir} (seed {seed})", flush=True)
-        generate_tournament(sim_dir, scale, seed, progress=lambda m: print(f"[sim] {m}", flush=True))
+    # Regenerated every time (seconds at demo scale): the round it opens is open for the next hour.
+    shutil.rmtree(sim_dir, ignore_errors=True)
+    print(f"[demo] generating the {scale!r} simulated tournament in {sim_dir} (seed {seed})", flush=True)
+    generate_tournament(sim_dir, scale, seed, progress=lambda m: print(f"[sim] {m}", flush=True))
     state = load_state(sim_dir)
     with SimServer(sim_dir) as server:
         print(f"[demo] Numerai API stand-in at {server.url}", flush=True)

@@ -56,8 +56,10 @@ def ingest(defs: dg.Definitions, instance: dg.DagsterInstance, with_round: bool 
     result = materialize_selection(defs, instance, list(INGEST_ASSETS))
     for name in INGEST_ASSETS:
         summary[name] = _metadata_values(result, name)
-    if with_round:
-        api: NumeraiAPI = defs.resources["numerai"]
+    api: NumeraiAPI = defs.resources["numerai"]
+    if with_round and not api.round_open():
+        summary["raw_round"] = {"skipped": "no round is open for submissions now"}
+    elif with_round:
         round_number = api.current_round()
         add_missing_partitions(instance, round_partitions.name, [str(round_number)])
         result = materialize_selection(defs, instance, ["raw_round"], partition_key=str(round_number))

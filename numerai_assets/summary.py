@@ -23,7 +23,9 @@ def print_ingest_summary(summary: dict[str, dict]) -> None:
         f"feature_returns  {returns['eras']} eras x {returns['features']} features, "
         f"mean |corr| {returns['mean_abs_corr']:.4f}"
     )
-    if "raw_round" in summary:
+    if "skipped" in summary.get("raw_round", {}):
+        print(f"raw_round        skipped: {summary['raw_round']['skipped']}")
+    elif "raw_round" in summary:
         live = summary["raw_round"]
         print(f"raw_round        round {live['round']}: {live['rows']:,} live rows, era {live['live_era']}")
     print(f"store            {clean['path']}")
