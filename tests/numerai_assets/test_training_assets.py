@@ -11,6 +11,7 @@ from numerai_assets.defs.ingest import raw_dataset
 from numerai_assets.defs.training import build_training_assets
 from numerai_assets.defs.training_resource import TrainingKnobs
 from numerai_assets.runs import train
+from numerai_assets.summary import print_training_summary
 
 # Sized for the tiny tournament (76 resolved eras) and a few seconds per fold on CPU.
 TINY_KNOBS = {
@@ -51,7 +52,7 @@ def test_cv_folds_and_a_fold_model_materialise(api, home, instance):
 
 
 @pytest.mark.slow
-def test_multiprocess_run_trains_two_folds_one_at_a_time(server, tmp_path, monkeypatch):
+def test_multiprocess_run_trains_two_folds_one_at_a_time(server, tmp_path, monkeypatch, capsys):
     """execute_job with the multiprocess executor and a GPU limit of one: fold steps never overlap."""
     env = {f"NUMERAI_{k.upper()}": str(v) for k, v in TINY_KNOBS.items()}
     env |= {
@@ -66,6 +67,10 @@ def test_multiprocess_run_trains_two_folds_one_at_a_time(server, tmp_path, monke
     with dg.DagsterInstance.get() as instance:
         summary = train(instance)
         assert {"fold_model_0", "fold_model_1", "cv_folds", "clean_eras"} <= set(summary)
+        print_training_summary(summary)
+        printed = capsys.readouterr().out
+        assert summary["cv_folds"]["model_version"] in printed
+        assert all(f"fold_model_{k}" in printed for k in (0, 1))
         [run] = instance.get_runs()
         spans = {}
         for record in instance.all_logs(run.run_id):
