@@ -14,9 +14,9 @@ Three measurements, each in its own child process, so that the peak RSS is that 
 3. `ours`: `model_core.clean.clean_files` on the same subset file.
 
 Peak RSS comes from `os.wait4` on each child (the kernel's high-water mark of that process). It
-counts file-backed pages of memory maps too, which the kernel can drop at any time: reading the
-era store back (feature_returns) maps it. So each child also samples /proc/self/status and
-reports the peak of RssAnon (heap, arrays: memory that must fit) next to the total.
+counts file-backed pages of memory maps too, which the kernel can drop at any time (a reader
+that memory-maps the 18 GB era store shows up to that much). So each child also samples
+/proc/self/status and reports the peak of RssAnon (heap, arrays: memory that must fit).
 """
 
 from __future__ import annotations
@@ -448,7 +448,7 @@ def ingest_table(args, ingest: Measurement) -> list[str]:
         f"- clean_eras: {clean.get('eras', 0) / max(clean_s, 1e-9):.1f} eras/s, "
         f"{clean.get('rows', 0) / max(clean_s, 1e-9) / 1e3:.0f}k rows/s",
         f"- peak RSS of the child: **{gib(ingest.peak_rss_mib)}** (kernel high-water mark, includes "
-        f"file-backed pages of the era store's memory maps); peak anonymous RSS: **{gib(ingest.result['peak_anon_mib'])}**; "
+        f"file-backed pages of memory maps); peak anonymous RSS: **{gib(ingest.result['peak_anon_mib'])}**; "
         f"after imports: {gib(ingest.result['baseline_rss_mib'])}",
     ]
     if args.scale == "full":
