@@ -50,6 +50,7 @@ LGBM_PARAMS = {  # Numerai's example model
     "colsample_bytree": 0.1,
 }
 BATCH_FIELDS = {"eras_per_batch": 4, "max_stocks": None}  # EraBatches knobs (the service defaults)
+SEED_STRIDE = 1000  # seed k of a fold: TrainConfig.seed + 1000 k (batches: that + the fold index)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +133,9 @@ def load_data(sim_dir: Path, workdir: Path, feature_set: str, args: argparse.Nam
     from model_core.feature_returns import compute_feature_returns
 
     started = time.perf_counter()
-    link = workdir / f"store-{feature_set}"
+    # One directory per feature set: publish_dir deletes every other `store-*` version in the
+    # link's directory, so two feature sets side by side would delete each other's store.
+    link = workdir / "stores" / feature_set / "current"
     store, _summary = build_era_store(
         sim_dir / schema.DEFAULT_DATASET_VERSION, link, CleanConfig(feature_set=feature_set)
     )
@@ -199,66 +202,77 @@ def predict_eras(model, data: Data, eras, context, cross_stock: bool | None = No
     return out
 
 
-def train_ensemble(variant: Variant, data: Data, base: dict, workdir: Path) -> dict:
-    """One train_fold per fold, then each best model scores the test eras (mixing on and off)."""
+def train_member(fold, seed: int, configs, data: Data, context, checkpoint: Path) -> tuple[dict, dict]:
+    """One train_fold (fold, seed); its best model's test scores, mixing on and off, and a report."""
     from model_core.batches import EraBatches
     from model_core.train import load_trained, train_fold
 
+    model_config, train_config, batch_kw = configs
+    train_config = dataclasses.replace(train_config, seed=seed)
+    train = EraBatches(
+        data.store, fold.train_eras, shuffle=True, seed=seed + fold.index, context=context, **batch_kw
+    )
+    val = EraBatches(
+        data.store, fold.validation_eras, eras_per_batch=batch_kw["eras_per_batch"], context=context
+    )
+    wall, cpu = time.perf_counter(), time.process_time()
+    trained = train_fold(model_config, train_config, train, val, checkpoint)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    model, _meta = load_trained(trained.checkpoint)
+    scores = {
+        "on": predict_eras(model, data, data.plan.test_eras, context),
+        "off": predict_eras(model, data, data.plan.test_eras, context, cross_stock=False),
+    }
+    report = {
+        "fold": fold.index,
+        "seed": seed,
+        "train_eras": len(fold.train_eras),
+        "train_rows": train.rows,
+        "epochs_run": trained.epochs_run,
+        "best_epoch": trained.best_epoch,
+        "val_corr": trained.best_val_corr,
+        "val_history": [round(h.val_corr_mean, 4) for h in trained.history],
+        "test_corr": float(np.nanmean(score(scores["on"], data.targets))),
+        "seconds": wall,
+        "cpu_seconds": cpu,
+        "rows_per_s": float(np.mean([h.rows_per_s for h in trained.history])),
+    }
+    return scores, report
+
+
+def train_ensemble(variant: Variant, data: Data, base: dict, workdir: Path) -> dict:
+    """One train_fold per fold (and seed), then each best model scores the test eras."""
     settings = {**base, **variant.settings}
-    model_config, train_config, batch_kw = split_settings(settings, len(data.store.features))
-    context = temporal_context(data, model_config.temporal_lags)
+    seeds = int(settings.get("seeds", 1))  # models per fold, rank-averaged with the others
+    configs = split_settings({k: v for k, v in settings.items() if k != "seeds"}, len(data.store.features))
+    context = temporal_context(data, configs[0].temporal_lags)
     model_dir = workdir / "models" / f"{data.feature_set}-{variant.slug}"
     shutil.rmtree(model_dir, ignore_errors=True)  # train_fold resumes from a checkpoint: start fresh
     model_dir.mkdir(parents=True)
     folds = [f for f in data.plan.folds if variant.folds is None or f.index in variant.folds]
     result = {"name": variant.name, "settings": settings, "folds": [], "on": [], "off": []}
-    train_s = cpu_s = 0.0
     share = CpuShare()  # how much of the machine other jobs took while this ensemble trained
     for fold in folds:
-        train = EraBatches(
-            data.store,
-            fold.train_eras,
-            shuffle=True,
-            seed=train_config.seed + fold.index,
-            context=context,
-            **batch_kw,
-        )
-        val = EraBatches(
-            data.store, fold.validation_eras, eras_per_batch=batch_kw["eras_per_batch"], context=context
-        )
-        wall, cpu = time.perf_counter(), time.process_time()
-        trained = train_fold(model_config, train_config, train, val, model_dir / f"fold_{fold.index}.pt")
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        train_s, cpu_s = train_s + wall, cpu_s + cpu
-        model, _meta = load_trained(trained.checkpoint)
-        on = predict_eras(model, data, data.plan.test_eras, context)
-        off = predict_eras(model, data, data.plan.test_eras, context, cross_stock=False)
-        result["on"].append(on)
-        result["off"].append(off)
-        fold_corrs = score(on, data.targets)
-        result["folds"].append(
-            {
-                "fold": fold.index,
-                "train_eras": len(fold.train_eras),
-                "train_rows": train.rows,
-                "epochs_run": trained.epochs_run,
-                "best_epoch": trained.best_epoch,
-                "val_corr": trained.best_val_corr,
-                "val_history": [round(h.val_corr_mean, 4) for h in trained.history],
-                "test_corr": float(np.nanmean(fold_corrs)),
-                "seconds": wall,
-                "cpu_seconds": cpu,
-                "rows_per_s": float(np.mean([h.rows_per_s for h in trained.history])),
-            }
-        )
-        print(
-            f"[quality] {data.feature_set}/{variant.name} fold {fold.index}: {len(fold.train_eras)} train eras, "
-            f"{trained.epochs_run} epochs (best {trained.best_epoch}, val CORR {trained.best_val_corr:.4f}, "
-            f"history {result['folds'][-1]['val_history']}), test CORR {np.nanmean(fold_corrs):.4f}, "
-            f"{wall:.0f} s wall / {cpu:.0f} s CPU",
-            flush=True,
-        )
-    result.update(train_s=train_s, cpu_s=cpu_s, others=share.others())
+        for k in range(seeds):
+            seed = configs[1].seed + SEED_STRIDE * k
+            checkpoint = model_dir / f"fold_{fold.index}_seed_{seed}.pt"
+            scores, report = train_member(fold, seed, configs, data, context, checkpoint)
+            result["on"].append(scores["on"])
+            result["off"].append(scores["off"])
+            result["folds"].append(report)
+            print(
+                f"[quality] {data.feature_set}/{variant.name} fold {fold.index} seed {seed}: "
+                f"{report['train_eras']} train eras, {report['epochs_run']} epochs (best "
+                f"{report['best_epoch']}, val CORR {report['val_corr']:.4f}, history {report['val_history']}), "
+                f"test CORR {report['test_corr']:.4f}, {report['seconds']:.0f} s wall / "
+                f"{report['cpu_seconds']:.0f} s CPU",
+                flush=True,
+            )
+    result.update(
+        train_s=sum(r["seconds"] for r in result["folds"]),
+        cpu_s=sum(r["cpu_seconds"] for r in result["folds"]),
+        others=share.others(),
+    )
     return result
 
 
@@ -391,6 +405,7 @@ def folds_table(ensembles: list[dict]) -> list[str]:
     header = [
         "ensemble",
         "fold",
+        "seed",
         "train eras",
         "epochs (best)",
         "val CORR",
@@ -403,6 +418,7 @@ def folds_table(ensembles: list[dict]) -> list[str]:
         [
             f"{e['feature_set']}/{e['name']}",
             str(f["fold"]),
+            str(f["seed"]),
             str(f["train_eras"]),
             f"{f['epochs_run']} ({f['best_epoch']})",
             fmt(f["val_corr"]),
@@ -417,28 +433,41 @@ def folds_table(ensembles: list[dict]) -> list[str]:
     return markdown_table(header, rows)
 
 
-def verdict(main: Scored, lgbm: Scored, tried: list[Scored]) -> str:
-    m, b = main.summary, lgbm.summary
-    met = m["mean"] >= b["mean"] and m["sharpe"] >= b["sharpe"]
-    line = (
-        f"**Target ({TARGET_CORR_NOTE}): {'met' if met else 'NOT met'}.** The ensemble scores CORR "
-        f"{m['mean']:.4f} (Sharpe {m['sharpe']:.2f}) against the LightGBM's {b['mean']:.4f} "
-        f"(Sharpe {b['sharpe']:.2f}) on the same {len(main.corrs)} test eras."
-    )
-    better = [t for t in tried if t.summary["mean"] >= b["mean"] and t.summary["sharpe"] >= b["sharpe"]]
-    if better:
-        line += (
-            " Variations at or above the LightGBM on both: "
-            + ", ".join(
-                f"{t.name} ({t.summary['mean']:.4f}, Sharpe {t.summary['sharpe']:.2f})" for t in better
-            )
-            + "."
+def paired(a: Scored, b: Scored) -> str:
+    """Per-era difference a - b: mean, its standard error and t (the eras are the same)."""
+    diff = np.asarray(a.corrs) - np.asarray(b.corrs)
+    diff = diff[~np.isnan(diff)]
+    se = diff.std(ddof=1) / np.sqrt(len(diff))
+    return f"per-era difference {diff.mean():+.4f} +- {se:.4f} (t = {diff.mean() / se:+.1f})"
+
+
+def beats(a: Scored, b: Scored) -> bool:
+    return a.summary["mean"] >= b.summary["mean"] and a.summary["sharpe"] >= b.summary["sharpe"]
+
+
+def verdict(main: Scored, lgbm: dict[str, Scored], tried: list[Scored]) -> list[str]:
+    """The target line, then every tried variation against the LightGBM of its own feature set."""
+    b = lgbm[main.feature_set]
+    m, r = main.summary, b.summary
+    lines = [
+        f"**Target ({TARGET_CORR_NOTE}): {'met' if beats(main, b) else 'NOT met'}** on the "
+        f"`{main.feature_set}` feature set: the ensemble scores CORR {m['mean']:.4f} (Sharpe "
+        f"{m['sharpe']:.2f}) against the LightGBM's {r['mean']:.4f} (Sharpe {r['sharpe']:.2f}) on the "
+        f"same {len(main.corrs)} test eras; {paired(main, b)}.",
+        "",
+    ]
+    for t in tried:
+        ref = lgbm[t.feature_set]
+        lines.append(
+            f"- {t.name} (`{t.feature_set}`): CORR {t.summary['mean']:.4f}, Sharpe {t.summary['sharpe']:.2f} "
+            f"vs LightGBM `{t.feature_set}` {ref.summary['mean']:.4f} / {ref.summary['sharpe']:.2f}: "
+            f"{'at or above it on both' if beats(t, ref) else 'not at or above it on both'}; {paired(t, ref)}"
         )
-    return line
+    return lines
 
 
 def report(
-    args, rows: list[Scored], ensembles: list[dict], main: Scored, lgbm: Scored, tried, context
+    args, rows: list[Scored], ensembles: list[dict], main: Scored, lgbm: dict[str, Scored], tried, context
 ) -> str:
     base = ", ".join(f"{k}={v}" for k, v in sorted(args.base.items())) or "TrainConfig / ModelConfig defaults"
     lines = [
@@ -450,8 +479,10 @@ def report(
         f"- other load: {context['quiet']}; load average at the end {load_average()}",
         f"- data: `{args.scale}` tournament, seed {args.seed}; {context['data']}",
         f"- ensemble settings (all ensembles, on top of the defaults): {base}; eras_per_batch "
-        f"{args.base.get('eras_per_batch', BATCH_FIELDS['eras_per_batch'])}, seed per fold = seed + fold index; "
-        "ensemble = mean of the fold models' per-era ranks",
+        f"{args.base.get('eras_per_batch', BATCH_FIELDS['eras_per_batch'])}; one model per fold (`seeds=k`: k "
+        f"per fold, TrainConfig seed + {SEED_STRIDE} j), data order seeded by that seed + the fold index; "
+        "ensemble = mean of the models' per-era ranks; the ablations and variations change only what "
+        "their name says",
         f"- LightGBM: {', '.join(f'{k}={v}' for k, v in LGBM_PARAMS.items())}; trained on the "
         f"{context['lgbm_eras']} eras before the gap (last fold's train + validation eras), MISSING -> 2",
         f"- total wall time of the run: {context['total_s'] / 60:.1f} min",
@@ -471,7 +502,7 @@ def report(
         "time that other processes used meanwhile (/proc/stat minus ours): well above 0, the "
         "machine was shared and the wall seconds are pessimistic.",
         "",
-        verdict(main, lgbm, tried),
+        *verdict(main, lgbm, tried),
         "",
         "<details><summary>per fold</summary>",
         "",
@@ -542,7 +573,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=parse_try,
         action="append",
         default=[],
-        help="an extra ensemble 'name:key=value,...' (ModelConfig/TrainConfig/batch fields, feature_set)",
+        help="an extra ensemble 'name:key=value,...' (ModelConfig / TrainConfig / batch fields, "
+        "feature_set, seeds = models per fold)",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch and LightGBM threads (default: all)")
     parser.add_argument(
@@ -659,7 +691,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     if args.json:
         args.json.write_text(json.dumps({r.name + "|" + r.feature_set: r.corrs for r in rows}, indent=1))
-    text = report(args, rows, ensembles, main_row, lgbm, tried, context)
+    text = report(args, rows, ensembles, main_row, lgbm_rows, tried, context)
     print("\n" + text)
     if not args.no_results:
         append_section(text)

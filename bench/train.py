@@ -12,6 +12,10 @@ Each configuration runs in its own child process, so its peak RSS (getrusage's h
 belongs to that configuration alone: the first configuration's tensors and the allocator's cache
 would otherwise hide the next one's peak. The child also times the similarity graph alone (the
 N x N part the priors add) and one inference forward (eval mode, no grad), the live path's cost.
+
+The machine has 2 cores and is shared: the run waits for `bench/ingest.py` and a quiet machine
+(at most --max-wait-min), measures the CPU share other processes took during every
+configuration, and reruns a contended one (--retries), flagging it if it stays contended.
 """
 
 from __future__ import annotations
@@ -216,6 +220,20 @@ def run_config(config: BenchConfig, args: argparse.Namespace) -> dict:
     return result
 
 
+def run_least_contended(config: BenchConfig, args: argparse.Namespace) -> dict:
+    """Run a configuration; while others took the CPUs during it, wait for quiet and run it again
+    (up to --retries times), keeping the least contended run."""
+    best = run_config(config, args)
+    for attempt in range(args.retries):
+        if not best["contended"]:
+            break
+        print(f"[bench] {config.name}: contended ({best['others']:.0%}), retry {attempt + 1}", flush=True)
+        print(f"[bench] {wait_until_quiet(args.wait_for, args.max_wait_min * 60)}", flush=True)
+        again = run_config(config, args)
+        best = min(best, again, key=lambda r: r["others"])
+    return best
+
+
 def contention(args: argparse.Namespace, results: list[dict]) -> str:
     flagged = [r["name"] for r in results if r["contended"]]
     if not flagged:
@@ -301,6 +319,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--wait-for", default="bench/ingest.py", help="pgrep -f pattern to wait for")
     parser.add_argument("--max-wait-min", type=float, default=20.0)
+    parser.add_argument(
+        "--retries", type=int, default=2, help="reruns of a configuration that others' jobs contended"
+    )
     parser.add_argument("--no-results", action="store_true", help="print only, do not append to RESULTS.md")
     return parser.parse_args(argv)
 
@@ -310,7 +331,7 @@ def main(argv: list[str] | None = None) -> None:
     quiet = wait_until_quiet(args.wait_for, args.max_wait_min * 60)
     print(f"[bench] {quiet}", flush=True)
     configs = [c for c in CONFIGS if args.only is None or c.name in args.only]
-    results = [run_config(config, args) for config in configs]
+    results = [run_least_contended(config, args) for config in configs]
     text = report(args, results, quiet)
     print("\n" + text)
     if not args.no_results:

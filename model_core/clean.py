@@ -68,7 +68,8 @@ def build_era_store(
     metadata = load_feature_metadata(raw_dir / schema.FEATURES_JSON)
     features = metadata.features(config.feature_set)
     sources = [raw_dir / schema.TRAIN_FILE, raw_dir / schema.VALIDATION_FILE]
-    with staging_dir(Path(link).parent, prefix="store") as staged:
+    # prefixed by the link, so stores published under other links in this folder are never pruned
+    with staging_dir(Path(link).parent, prefix=Path(link).name) as staged:
         summary = clean_files(sources, features, metadata.targets, staged, progress, config)
         final = publish_dir(staged, Path(link))
     return EraStore(final), summary
