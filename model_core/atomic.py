@@ -65,11 +65,18 @@ def publish_dir(staged: Path, link: Path) -> Path:
     prefix = final.name.rsplit("-", 1)[0] + "-"
     os.replace(staged, final)
     previous = link.resolve() if link.is_symlink() else None
-    tmp_link = link.with_name(f".{link.name}.{uuid.uuid4().hex[:8]}.link")
-    os.symlink(final.name, tmp_link)
-    os.replace(tmp_link, link)
+    swap_symlink(link, final.name)
     for version in final.parent.iterdir():
         is_version = version.is_dir() and not version.is_symlink() and version.name.startswith(prefix)
         if is_version and version not in (final, previous):
             shutil.rmtree(version, ignore_errors=True)
     return final
+
+
+def swap_symlink(link: Path, target: str) -> None:
+    """Point `link` at `target` (a name relative to the link's folder), replacing it atomically."""
+    link = Path(link)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp_link = link.with_name(f".{link.name}.{uuid.uuid4().hex[:8]}.link")
+    os.symlink(target, tmp_link)
+    os.replace(tmp_link, link)

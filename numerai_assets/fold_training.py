@@ -32,7 +32,7 @@ def train_one_fold(fold_index: int, layout: HomeLayout, knobs: TrainingKnobs, lo
             f"fold {fold_index} does not exist: the plan has {len(plan.folds)} folds (NUMERAI_N_FOLDS)"
         )
     fold = plan.folds[fold_index]
-    store = EraStore(saved["store"])
+    store = EraStore(layout.root / saved["store"])
     context = None
     if knobs.temporal_lags > 0:
         returns = pl.read_parquet(layout.feature_returns_path)

@@ -38,5 +38,22 @@ class HomeLayout:
         return self.root / "models" / model_version
 
     @property
+    def current_model_link(self) -> Path:
+        """A symlink to the model version the live path and backfills use (set by ensemble_weights)."""
+        return self.root / "models" / "current"
+
+    def report_dir(self, model_version: str) -> Path:
+        return self.root / "reports" / model_version
+
+    def submission_path(self, round_number: int, model_name: str) -> Path:
+        return self.root / "submissions" / str(round_number) / f"{model_name}.csv"
+
+    def live_predictions_path(self, round_number: int) -> Path:
+        return self.root / "live" / f"{round_number}.parquet"
+
+    def era_predictions_path(self, model_version: str, era: str) -> Path:
+        return self.model_dir(model_version) / "era_predictions" / f"{era}.parquet"
+
+    @property
     def warehouse_path(self) -> Path:
         return self.root / "warehouse.duckdb"

@@ -5,11 +5,12 @@ Bad values fail when the code location loads, with a message naming the variable
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "NUMERAI_"
 
@@ -31,7 +32,13 @@ class Settings(BaseSettings):
     feature_set: str = "medium"
     home: Path = Path(".numerai")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$")
-    executor: Literal["multiprocess", "in_process"] = "multiprocess"
+    executor: Literal["multiprocess", "in_process", "k8s"] = "multiprocess"
+    k8s_gpu_toleration: str = Field(
+        "nvidia.com/gpu", description="taint key the fold pods tolerate under k8s; empty = none"
+    )
+    k8s_gpu_node_selector: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description="fold pods' node selector under k8s, a JSON object; empty = none"
+    )
     n_folds: int = Field(4, ge=1, le=32)
     api_retries: int = Field(4, ge=1, le=20, description="attempts per API call on transient errors")
     api_backoff_s: float = Field(2.0, ge=0, le=300, description="first retry delay; doubles each time")
@@ -64,10 +71,49 @@ class Settings(BaseSettings):
     fold_concurrency: int = Field(1, ge=1, le=64, description="fold steps at once: the number of GPUs")
     seed: int = 0
 
-    @field_validator("max_stocks", "purge_gap", mode="before")
+    # Ensemble, diagnostics, baseline.
+    ensemble_shrinkage: float = Field(
+        0.5, ge=0.0, le=1.0, description="0 = weights fitted on out-of-fold CORR, 1 = equal weights"
+    )
+    baseline: bool = Field(True, description="train the example scripts' LightGBM beside the ensemble")
+    baseline_estimators: int = Field(2000, ge=1, le=100_000, description="trees of the LightGBM baseline")
+    benchmark_model: str | None = Field(None, description="benchmark column for BMC; default *_ender20")
+
+    # Live rounds and automation.
+    round_poll_s: int = Field(60, ge=5, le=3600, description="how often the round sensor asks the API")
+    training_cron: str = Field("0 6 * * 0", description="weekly_training schedule, cron in UTC")
+    max_model_age_days: float = Field(
+        21.0, gt=0, description="live predictions from an older model version are refused"
+    )
+    backfill_eras_per_run: int = Field(52, ge=1, le=10_000, description="eras per backfill run")
+
+    @field_validator("max_stocks", "purge_gap", "benchmark_model", "model_name", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("k8s_gpu_node_selector", mode="before")
+    @classmethod
+    def _node_selector_json(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return {}
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ValueError(
+                f'not a JSON object such as {{"nvidia.com/gpu.present": "true"}} ({err})'
+            ) from None
+
+    @field_validator("training_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(value):
+            raise ValueError(f"{value!r} is not a cron expression (five fields, e.g. '0 6 * * 0')")
+        return value
 
     @field_validator("api_url")
     @classmethod

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from numerai_assets.defs.knobs import DiagnosticsKnobs
 from numerai_assets.defs.training_resource import TrainingKnobs
 from numerai_assets.home import HomeLayout
 from numerai_assets.numerai_api import NumeraiAPI
 from numerai_assets.settings import Settings
+from numerai_assets.warehouse import Warehouse
 
 
 class NumeraiHome(dg.ConfigurableResource):
@@ -47,4 +49,6 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             clean_eras_per_chunk=settings.clean_eras_per_chunk,
         ),
         "training": TrainingKnobs.from_settings(settings),
+        "diagnostics": DiagnosticsKnobs.from_settings(settings),
+        "warehouse": Warehouse(path=str(HomeLayout(Path(settings.home).resolve()).warehouse_path)),
     }

@@ -3,18 +3,19 @@
 import datetime as dt
 import json
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 
 from model_core.atomic import write_text_atomic
 from model_core.era_store import EraStore
+from numerai_assets.defs.executor import GPU_POOL, GPU_TAG
+from numerai_assets.defs.executor import build_executor as build_executor  # re-exported
 from numerai_assets.defs.features import clean_eras, feature_returns
 from numerai_assets.defs.resources import NumeraiHome
 from numerai_assets.defs.training_resource import TrainingKnobs
 from numerai_assets.fold_training import train_one_fold
-
-GPU_TAG = "numerai/gpu"  # the executor lets `fold_concurrency` steps with this tag run at once
-GPU_POOL = "gpu"  # ...and the instance-wide pool does the same across runs
 
 
 @dg.asset(group_name="training", deps=[clean_eras], kinds={"json"})
@@ -25,7 +26,9 @@ def cv_folds(context: dg.AssetExecutionContext, numerai_home: NumeraiHome, train
     store = EraStore(numerai_home.layout.clean_eras_current)
     plan = make_folds(store.resolved_eras(), training.to_cv_config())
     version = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-    saved = {"model_version": version, "store": str(store.path), "plan": plan.to_dict()}
+    # Relative to NUMERAI_HOME, so the home can move (another machine, a container volume).
+    store_path = str(store.path.relative_to(numerai_home.layout.root))
+    saved = {"model_version": version, "store": store_path, "plan": plan.to_dict()}
     write_text_atomic(numerai_home.layout.cv_folds_path, json.dumps(saved, indent=2))
     rows = [
         dg.TableRecord(
@@ -55,13 +58,15 @@ def cv_folds(context: dg.AssetExecutionContext, numerai_home: NumeraiHome, train
     )
 
 
-def build_fold_asset(fold_index: int) -> dg.AssetsDefinition:
+def build_fold_asset(fold_index: int, extra_op_tags: Mapping[str, Any] | None = None) -> dg.AssetsDefinition:
+    """`extra_op_tags`: the executor's per-step config (under k8s, the GPU pod of `fold_step_tags`)."""
+
     @dg.asset(
         name=f"fold_model_{fold_index}",
         group_name="training",
         deps=[cv_folds, feature_returns],
         kinds={"pytorch"},
-        op_tags={GPU_TAG: "1"},
+        op_tags={GPU_TAG: "1", **(extra_op_tags or {})},
         pool=GPU_POOL,
         description=f"Transformer trained on fold {fold_index}: checkpoint + per-epoch metrics.",
     )
@@ -85,13 +90,5 @@ def build_fold_asset(fold_index: int) -> dg.AssetsDefinition:
     return fold_model
 
 
-def build_training_assets(n_folds: int) -> list:
-    return [cv_folds, *(build_fold_asset(k) for k in range(n_folds))]
-
-
-def build_executor(kind: str, fold_concurrency: int) -> dg.ExecutorDefinition:
-    if kind == "in_process":
-        return dg.in_process_executor
-    return dg.multiprocess_executor.configured(
-        {"tag_concurrency_limits": [{"key": GPU_TAG, "value": "1", "limit": fold_concurrency}]}
-    )
+def build_training_assets(n_folds: int, fold_op_tags: Mapping[str, Any] | None = None) -> list:
+    return [cv_folds, *(build_fold_asset(k, fold_op_tags) for k in range(n_folds))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ from numerai_assets.numerai_api import NumeraiAPI
 from tournament_sim.generate import generate_tournament
 from tournament_sim.layout import SimState, load_state
 from tournament_sim.server import SimServer
+
+from tests.numerai_assets.tiny import TRAINED_ASSETS, tiny_definitions
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +63,35 @@ def home(tmp_path) -> NumeraiHome:
 def instance() -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test() as test_instance:
         yield test_instance
+
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    home: Path  # NUMERAI_HOME after the whole weekly job ran on the tiny tournament
+    metadata: dict[str, dict]  # asset name -> its materialisation metadata (plain values)
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_tournament, tmp_path_factory) -> Trained:
+    """The weekly job (ingest -> diagnostics), once per session, through dagster.materialize.
+
+    Tests that write must work on `trained_home` (a private copy), never on this one.
+    """
+    root = tmp_path_factory.mktemp("trained")
+    tournament = Path(shutil.copytree(tiny_tournament, root / "tournament"))
+    with SimServer(tournament) as running, dg.instance_for_test() as test_instance:
+        defs, resources = tiny_definitions(root / "home", running.url, load_state(tournament))
+        result = dg.materialize(
+            list(defs.assets), resources=resources, instance=test_instance, selection=TRAINED_ASSETS
+        )
+        metadata = {}
+        for name in TRAINED_ASSETS:
+            [event] = result.asset_materializations_for_node(name)
+            metadata[name] = {k: getattr(v, "value", v) for k, v in event.metadata.items()}
+    return Trained(root / "home", metadata)
+
+
+@pytest.fixture
+def trained_home(trained, tmp_path) -> Path:
+    """A private copy of the trained home (paths inside it are relative, so the copy stands alone)."""
+    return Path(shutil.copytree(trained.home, tmp_path / "trained_home", symlinks=True))

@@ -12,20 +12,8 @@ from numerai_assets.defs.training import build_training_assets
 from numerai_assets.defs.training_resource import TrainingKnobs
 from numerai_assets.runs import train
 from numerai_assets.summary import print_training_summary
+from tests.numerai_assets.tiny import TINY_KNOBS, tiny_env
 
-# Sized for the tiny tournament (76 resolved eras) and a few seconds per fold on CPU.
-TINY_KNOBS = {
-    "n_folds": 2,
-    "test_eras": 8,
-    "min_train_eras": 12,
-    "max_epochs": 2,
-    "d_model": 16,
-    "n_layers": 1,
-    "n_heads": 2,
-    "temporal_lags": 4,
-    "eras_per_batch": 8,
-    "device": "cpu",
-}
 
 
 def test_cv_folds_and_a_fold_model_materialise(api, home, instance):
@@ -54,7 +42,7 @@ def test_cv_folds_and_a_fold_model_materialise(api, home, instance):
 @pytest.mark.slow
 def test_multiprocess_run_trains_two_folds_one_at_a_time(server, tmp_path, monkeypatch, capsys):
     """execute_job with the multiprocess executor and a GPU limit of one: fold steps never overlap."""
-    env = {f"NUMERAI_{k.upper()}": str(v) for k, v in TINY_KNOBS.items()}
+    env = tiny_env()
     env |= {
         "NUMERAI_API_URL": server.url,
         "NUMERAI_HOME": str(tmp_path / "home"),

@@ -1,0 +1,113 @@
+"""Inference: the one function that scores an era, used by validation, backfill and live alike.
+
+An ensemble is the fold models of one model version plus their weights. Scoring an era runs
+every fold model on the era's int8 features (with the era's temporal context, built by the
+same `TemporalContext` rule as in training), ranks each model's scores within the era and takes
+the weighted mean of the ranks. Ranks make the blend independent of each model's scale, and the
+result lies in (0, 1], which is what a submission needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model_core.atomic import write_text_atomic
+from model_core.batches import live_batch
+from model_core.ensemble import blend
+from model_core.model import EraTransformer
+from model_core.train import CPU, load_trained
+
+ENSEMBLE_FILE = "ensemble.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleSpec:
+    """What `ensemble.json` in a model version's folder says: which checkpoints, which weights."""
+
+    model_version: str
+    checkpoints: list[str]  # file names in the version's folder, one per fold, in fold order
+    weights: list[float]  # fitted on out-of-fold validation results only
+    equal_weights: list[float]
+    temporal_lags: int
+    feature_set: str
+    features: list[str]
+    previous_version: str | None = None
+    created_at: str = ""
+    oof: dict = dataclasses.field(default_factory=dict)  # per fold: mean / sharpe of its validation CORR
+
+    def save(self, folder: Path) -> Path:
+        path = Path(folder) / ENSEMBLE_FILE
+        write_text_atomic(path, json.dumps(dataclasses.asdict(self), indent=2))
+        return path
+
+    @classmethod
+    def load(cls, folder: Path) -> EnsembleSpec:
+        path = Path(folder) / ENSEMBLE_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no ensemble here (materialise ensemble_weights first)")
+        return cls(**json.loads(path.read_text()))
+
+
+class Ensemble:
+    """The fold models of one model version, loaded once, and their blend weights."""
+
+    def __init__(self, folder: Path, device: torch.device = CPU):
+        spec = EnsembleSpec.load(folder)
+        if len(spec.checkpoints) != len(spec.weights):
+            raise ValueError(
+                f"ensemble {spec.model_version}: {len(spec.checkpoints)} checkpoints but "
+                f"{len(spec.weights)} weights"
+            )
+        self.spec, self.device = spec, device
+        self.folder = Path(folder)
+        self.models: list[EraTransformer] = [
+            load_trained(self.folder / c, device)[0] for c in spec.checkpoints
+        ]
+
+    @property
+    def model_version(self) -> str:
+        return self.spec.model_version
+
+    def predict_members(
+        self, features: np.ndarray, context: np.ndarray | None, cross_stock: bool | None = None
+    ) -> list[np.ndarray]:
+        """Each fold model's raw scores of one era: features (N, F) int8, context (K, F) or None."""
+        return [predict_era(m, features, context, self.device, cross_stock) for m in self.models]
+
+    def predict(
+        self, features: np.ndarray, context: np.ndarray | None, weights: Sequence[float] | None = None
+    ) -> np.ndarray:
+        """The ensemble's predictions of one era, in (0, 1]: weighted mean of within-era ranks."""
+        members = self.predict_members(features, context)
+        return blend(members, self.spec.weights if weights is None else weights)
+
+
+@torch.no_grad()
+def predict_era(
+    model: EraTransformer,
+    features: np.ndarray,
+    context: np.ndarray | None,
+    device: torch.device = CPU,
+    cross_stock: bool | None = None,
+) -> np.ndarray:
+    """One model's scores for the N stocks of one era, float64 (N,), in the features' row order.
+
+    context must come from `TemporalContext.for_era` (lag 1 first) when the model has a temporal
+    encoder, and is ignored when it has none.
+    """
+    if features.shape[0] == 0:
+        raise ValueError("cannot predict an era with no rows")
+    if model.config.temporal_lags == 0:
+        context = None
+    elif context is None:
+        raise ValueError(f"this model reads {model.config.temporal_lags} lags of context; none given")
+    batch = live_batch(features, context).to(device)
+    model.eval()
+    scores = model(batch.features, batch.mask, batch.context, cross_stock=cross_stock)  # (1, N, O)
+    return scores[0, :, 0].float().cpu().numpy().astype(np.float64)

@@ -1,0 +1,60 @@
+"""Knobs sized for the tiny tournament (76 resolved eras): a few seconds per fold on CPU."""
+
+TINY_KNOBS = {
+    "n_folds": 2,
+    "test_eras": 8,
+    "min_train_eras": 12,
+    "max_epochs": 2,
+    "d_model": 16,
+    "n_layers": 1,
+    "n_heads": 2,
+    "temporal_lags": 4,
+    "eras_per_batch": 8,
+    "device": "cpu",
+}
+
+TINY_BASELINE_ESTIMATORS = 40
+
+# Everything the weekly job materialises, in order.
+TRAINED_ASSETS = [
+    "raw_dataset",
+    "clean_eras",
+    "feature_returns",
+    "cv_folds",
+    "fold_model_0",
+    "fold_model_1",
+    "ensemble_weights",
+    "baseline_lgbm",
+    "validation_diagnostics",
+]
+
+
+def tiny_env(**extra: str) -> dict[str, str]:
+    """The same knobs as NUMERAI_* variables, for code that reads Settings (CLI, execute_job)."""
+    env = {f"NUMERAI_{k.upper()}": str(v) for k, v in TINY_KNOBS.items()}
+    env["NUMERAI_BASELINE_ESTIMATORS"] = str(TINY_BASELINE_ESTIMATORS)
+    return env | extra
+
+
+def tiny_definitions(home, api_url: str, state, **overrides):
+    """The real code location's definitions, with tiny knobs, pointed at the stand-in."""
+    from numerai_assets.definitions import build_definitions
+    from numerai_assets.numerai_api import NumeraiAPI
+    from numerai_assets.settings import load_settings
+
+    settings = load_settings(
+        home=home,
+        api_url=api_url,
+        baseline_estimators=TINY_BASELINE_ESTIMATORS,
+        executor="in_process",
+        **(TINY_KNOBS | overrides),
+    )
+    defs = build_definitions(settings)
+    api = NumeraiAPI(
+        api_url=api_url,
+        public_id=None if state is None else state.public_id,
+        secret_key=None if state is None else state.secret_key,
+        retries=3,
+        backoff_s=0.01,
+    )
+    return defs, {**defs.resources, "numerai": api}
