@@ -12,11 +12,10 @@ import pytest
 
 from numerai_assets.defs.resources import NumeraiHome
 from numerai_assets.numerai_api import NumeraiAPI
+from tests.numerai_assets.tiny import TRAINED_ASSETS, tiny_definitions
 from tournament_sim.generate import generate_tournament
 from tournament_sim.layout import SimState, load_state
 from tournament_sim.server import SimServer
-
-from tests.numerai_assets.tiny import TRAINED_ASSETS, tiny_definitions
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,8 @@ def test_diagnostics_metadata_has_numbers_tables_and_pictures(trained):
 
 def test_html_report_is_self_contained_with_the_plots(trained):
     path = trained.metadata["validation_diagnostics"]["report"]
-    html = open(path).read()
+    with open(path) as f:
+        html = f.read()
     assert html.count('<img src="data:image/png;base64,') == 6
     assert "baseline_lgbm" in html and "equal_weight" in html
     assert "http://" not in html and "https://" not in html
@@ -67,13 +68,17 @@ def test_warehouse_holds_era_scores_folds_and_the_version(trained):
         ).fetchone()
         assert sum(json.loads(weights).values()) == pytest.approx(1.0)
         assert ensemble_corr == pytest.approx(mean)
-        folds = con.execute("SELECT fold, weight FROM fold_metrics WHERE model_version = ?", [version]).fetchall()
+        folds = con.execute(
+            "SELECT fold, weight FROM fold_metrics WHERE model_version = ?", [version]
+        ).fetchall()
         assert sorted(f for f, _ in folds) == [0, 1]
 
 
 def _weights(home, instance):
     defs, resources = tiny_definitions(home, "http://127.0.0.1:9", None)
-    result = dg.materialize(list(defs.assets), resources=resources, instance=instance, selection=["ensemble_weights"])
+    result = dg.materialize(
+        list(defs.assets), resources=resources, instance=instance, selection=["ensemble_weights"]
+    )
     [event] = result.asset_materializations_for_node("ensemble_weights")
     return np.array([event.metadata[f"weight_fold_{k}"].value for k in range(TINY_KNOBS["n_folds"])])
 
@@ -82,7 +87,9 @@ def _scramble_targets(home, eras, seed):
     """Overwrite the stored targets of `eras` with random values, in place."""
     plan = load_plan(HomeLayout(home))
     store = EraStore(plan.store_path)
-    targets = np.memmap(plan.store_path / TARGETS_BIN, dtype=np.float32, mode="r+").reshape(-1, len(store.targets))
+    targets = np.memmap(plan.store_path / TARGETS_BIN, dtype=np.float32, mode="r+").reshape(
+        -1, len(store.targets)
+    )
     rng = np.random.default_rng(seed)
     for row in store.era_table.filter(store.era_table["era"].is_in(list(eras))).iter_rows(named=True):
         start, end = row["row_start"], row["row_end"]

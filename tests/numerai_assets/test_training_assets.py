@@ -15,7 +15,6 @@ from numerai_assets.summary import print_training_summary
 from tests.numerai_assets.tiny import TINY_KNOBS, tiny_env
 
 
-
 def test_cv_folds_and_a_fold_model_materialise(api, home, instance):
     assets = [raw_dataset, clean_eras, feature_returns, *build_training_assets(2)]
     resources = {"numerai": api, "numerai_home": home, "training": TrainingKnobs(**TINY_KNOBS)}
