@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo dev test lint format bench clean
+.PHONY: setup demo dev test test-postgres lint format bench bench-ingest bench-train bench-quality bench-live bench-backfill clean
 
 # Exact pins from constraints.txt; torch==2.13.0 is the CPU build on these machines.
 $(STAMP): pyproject.toml constraints.txt
@@ -25,6 +25,11 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q
 
+# deploy/dagster.yaml against a throw-away PostgreSQL server (installed with apt-get when missing):
+# the training job on the tiny simulated tournament, its run and materialisations read back.
+test-postgres: $(STAMP)
+	PYTHON=$(BIN)/python bash deploy/test_postgres.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -33,8 +38,24 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)
+# Benchmarks (results appended to bench/RESULTS.md; not run by CI). `bench` runs the quick ones;
+# bench-ingest generates the full-scale tournament first (about 25 minutes on 2 cores).
+bench: bench-train bench-quality bench-live bench-backfill
+
+bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest.py
+
+bench-train: $(STAMP)
+	$(BIN)/python bench/train.py
+
+bench-quality: $(STAMP)
+	$(BIN)/python bench/quality.py
+
+bench-live: $(STAMP)
+	$(BIN)/python bench/live.py
+
+bench-backfill: $(STAMP)
+	$(BIN)/python bench/backfill.py
 
 clean:
 	rm -rf .numerai-demo .pytest_cache

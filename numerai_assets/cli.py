@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from model_core.errors import DataContractError
+from numerai_assets.backfills import BackfillError
+from numerai_assets.live_runs import LiveRunError
 from numerai_assets.numerai_api import NumeraiAPIError
 from numerai_assets.runs import TrainingRunError
 from numerai_assets.settings import SettingsError
@@ -16,6 +18,8 @@ EXPECTED_ERRORS = (
     NumeraiAPIError,
     SettingsError,
     TrainingRunError,
+    LiveRunError,
+    BackfillError,
     FileNotFoundError,
     ValueError,
 )
@@ -76,6 +80,35 @@ def _train(args: argparse.Namespace) -> None:
     print_training_summary(train(persistent_instance(settings.home)))
 
 
+def _submit(args: argparse.Namespace) -> None:
+    from numerai_assets.definitions import build_definitions
+    from numerai_assets.live_runs import submit
+    from numerai_assets.runs import persistent_instance
+    from numerai_assets.settings import load_settings
+    from numerai_assets.summary import print_receipt
+
+    settings = load_settings()
+    print_receipt(
+        submit(build_definitions(settings), persistent_instance(settings.home), args.round, args.force)
+    )
+
+
+def _status(args: argparse.Namespace) -> None:
+    from numerai_assets.definitions import build_definitions
+    from numerai_assets.live_runs import status
+    from numerai_assets.settings import load_settings
+
+    settings = load_settings()
+    for label, value in status(build_definitions(settings), settings):
+        print(f"{label:<16} {value}")
+
+
+def _backfill(args: argparse.Namespace) -> None:
+    from numerai_assets.backfills import backfill_command
+
+    backfill_command(args.eras, args.wait)
+
+
 def _demo(args: argparse.Namespace) -> None:
     from numerai_assets.demo import run_demo
 
@@ -120,6 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     trn = commands.add_parser("train", help="the weekly training job (ingest -> folds) through Dagster")
     trn.set_defaults(func=_train)
+
+    sub = commands.add_parser("submit", help="predict, check and upload the open round through Dagster")
+    sub.add_argument("--round", type=int, default=None, help="round number (default: the open round)")
+    sub.add_argument("--force", action="store_true", help="upload even if the ledger has this round")
+    sub.set_defaults(func=_submit)
+
+    stat = commands.add_parser("status", help="current round, last submission, model version, next training")
+    stat.set_defaults(func=_status)
+
+    bfl = commands.add_parser("backfill", help="a Dagster backfill of historical eras (predictions, scores)")
+    target = bfl.add_mutually_exclusive_group(required=True)
+    target.add_argument("--eras", help="inclusive era range, e.g. 0575:0700 (or one era)")
+    bfl.add_argument("--wait", action="store_true", help="follow it to the end (runs it here if no daemon)")
+    bfl.set_defaults(func=_backfill)
 
     demo = commands.add_parser("demo", help="the whole loop on the simulated tournament")
     demo.add_argument("--dir", default=".numerai-demo")

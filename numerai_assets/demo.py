@@ -11,12 +11,9 @@ from tournament_sim.layout import load_state
 
 
 def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
-    from numerai_assets.definitions import build_definitions
-    from numerai_assets.runs import ingest, persistent_instance, train
-    from numerai_assets.settings import load_settings
-    from numerai_assets.summary import print_ingest_summary, print_training_summary
     from tournament_sim.generate import generate_tournament
-    from tournament_sim.server import SimServer
+    from tournament_sim.rounds import advance_round
+    from tournament_sim.server import SimServer, list_submissions
 
     workdir = Path(workdir).resolve()
     sim_dir = workdir / "sim"
@@ -43,13 +40,44 @@ def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
         # set wins. The weekly job uses the defaults of the README.
         os.environ.setdefault("NUMERAI_MAX_EPOCHS", "3")
         Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").touch()  # the defaults: local storage
+        # Imported only now: the code location reads its settings from the environment at import.
+        from numerai_assets.definitions import build_definitions
+        from numerai_assets.live_runs import status, tick_round_sensor
+        from numerai_assets.runs import persistent_instance, train
+        from numerai_assets.settings import load_settings
+        from numerai_assets.summary import print_ingest_summary, print_receipt, print_training_summary
+
         settings = load_settings()
         instance = persistent_instance(settings.home)
-        print_ingest_summary(ingest(build_definitions(settings), instance))
+        defs = build_definitions(settings)
         print(
-            "\n[demo] training the fold ensemble (the weekly_training job, multiprocess executor)", flush=True
+            "\n[demo] the weekly_training job: ingest -> folds (multiprocess executor) -> ensemble "
+            "-> baseline -> diagnostics",
+            flush=True,
         )
-        print_training_summary(train(instance))
+        summary = train(instance)
+        print_ingest_summary(summary)
+        print_training_summary(summary)
+
+        print(f"\n[demo] round {state.current.number} is open: the round sensor's evaluation", flush=True)
+        tick = tick_round_sensor(defs, instance, cursor=None)
+        for receipt in tick.receipts:
+            print_receipt(receipt)
+        tick = tick_round_sensor(defs, instance, cursor=tick.cursor)
+        print(f"[demo] the sensor again, same round: {tick.skip_message}")
+        opened = advance_round(sim_dir)
+        print(f"\n[demo] round {opened} opens: the sensor's next evaluation", flush=True)
+        tick = tick_round_sensor(defs, instance, cursor=tick.cursor)
+        for receipt in tick.receipts:
+            print_receipt(receipt)
+        landed = list_submissions(sim_dir)
+        print(
+            f"\n[demo] the stand-in received {len(landed)} submissions: rounds {[r['round'] for r in landed]}"
+        )
+        print("\n== status ==")
+        for label, value in status(defs, settings):
+            print(f"{label:<16} {value}")
     print(f"\n[demo] done in {time.perf_counter() - started:.0f}s; the stand-in is stopped.")
     print(
         f"[demo] browse the runs: DAGSTER_HOME={workdir / 'dagster'} NUMERAI_HOME={workdir / 'home'} make dev"

@@ -24,7 +24,15 @@ REAL_API_URL = "https://api-tournament.numer.ai"
 
 
 class NumeraiAPIError(RuntimeError):
-    """The Numerai API could not be used (unreachable, refused, or answered an error)."""
+    """The Numerai API could not be used (unreachable, refused, or answered an error).
+
+    `rejected` is True when the API answered with an error (the request certainly had no
+    effect), False when it could not be reached or kept failing (the effect is unknown).
+    """
+
+    def __init__(self, message: str, rejected: bool = False):
+        super().__init__(message)
+        self.rejected = rejected
 
 
 class NumeraiAPI(dg.ConfigurableResource):
@@ -66,7 +74,9 @@ class NumeraiAPI(dg.ConfigurableResource):
             try:
                 return fn(self._client())
             except ValueError as err:  # a GraphQL error: the API said no, retrying will not help
-                raise NumeraiAPIError(f"{what}: the Numerai API at {self.endpoint} answered: {err}") from err
+                raise NumeraiAPIError(
+                    f"{what}: the Numerai API at {self.endpoint} answered: {err}", rejected=True
+                ) from err
             except (
                 KeyError,
                 requests.ConnectionError,
@@ -75,7 +85,7 @@ class NumeraiAPI(dg.ConfigurableResource):
                 requests.exceptions.ChunkedEncodingError,
             ) as err:
                 if isinstance(err, requests.HTTPError) and not _is_server_error(err):
-                    raise NumeraiAPIError(f"{what}: {err}") from err
+                    raise NumeraiAPIError(f"{what}: {err}", rejected=True) from err
                 last = err
                 if attempt < self.retries:
                     log.warning(

@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     k8s_gpu_toleration: str = Field(
         "nvidia.com/gpu", description="taint key the fold pods tolerate under k8s; empty = none"
     )
-    k8s_gpu_node_selector: Annotated[dict[str, str], NoDecode] = Field(
-        default_factory=dict, description="fold pods' node selector under k8s, a JSON object; empty = none"
+    # A JSON object in the environment; kept as sorted (label, value) pairs so Settings stays hashable.
+    k8s_gpu_node_selector: Annotated[tuple[tuple[str, str], ...], NoDecode] = Field(
+        (), description="fold pods' node selector under k8s, a JSON object; empty = none"
     )
     n_folds: int = Field(4, ge=1, le=32)
     api_retries: int = Field(4, ge=1, le=20, description="attempts per API call on transient errors")
@@ -95,16 +96,21 @@ class Settings(BaseSettings):
     @field_validator("k8s_gpu_node_selector", mode="before")
     @classmethod
     def _node_selector_json(cls, value: object) -> object:
-        if not isinstance(value, str):
+        example = 'a JSON object of strings such as {"nvidia.com/gpu.present": "true"}'
+        if isinstance(value, str):
+            if not value.strip():
+                return ()
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"not {example} ({err})") from None
+        if isinstance(value, dict):
+            if not all(isinstance(v, str) for v in value.values()):
+                raise ValueError(f"not {example}")
+            return tuple(sorted(value.items()))
+        if isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) for p in value):
             return value
-        if not value.strip():
-            return {}
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as err:
-            raise ValueError(
-                f'not a JSON object such as {{"nvidia.com/gpu.present": "true"}} ({err})'
-            ) from None
+        raise ValueError(f"not {example}")
 
     @field_validator("training_cron")
     @classmethod

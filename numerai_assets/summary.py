@@ -46,3 +46,38 @@ def print_training_summary(summary: dict[str, dict]) -> None:
             f"{name:<14}{m['best_epoch']:>11}{m['epochs_run']:>8}{m['val_corr_mean']:>10.4f}"
             f"{m['val_corr_sharpe']:>8.2f}{m['rows_per_s']:>10,.0f}  {m['device']}"
         )
+    if "ensemble_weights" in summary:
+        weights = summary["ensemble_weights"]
+        folds_weights = ", ".join(
+            f"{k.removeprefix('weight_')} {v:.3f}" for k, v in weights.items() if k.startswith("weight_")
+        )
+        print(f"ensemble weights (out-of-fold, shrunk to equal): {folds_weights}")
+    if "validation_diagnostics" in summary:
+        print_diagnostics_summary(summary["validation_diagnostics"])
+
+
+def print_diagnostics_summary(diagnostics: dict) -> None:
+    print(f"\n== held-out test eras {diagnostics['test_eras']} ==")
+    print(diagnostics["metrics_md"])
+    print(f"HTML report: {diagnostics['report']}")
+
+
+def print_receipt(receipt: dict) -> None:
+    print("\n== submission ==")
+    if receipt["status"] == "dry_run":
+        print(
+            f"round {receipt['round']}: DRY RUN (no credentials): {receipt['rows']:,} predictions validated, not uploaded"
+        )
+    elif receipt["status"] == "already_uploaded":
+        print(
+            f"round {receipt['round']}: already submitted as {receipt['model_name']} "
+            f"(submission {receipt['submission_id']}); nothing uploaded"
+        )
+    else:
+        print(
+            f"round {receipt['round']}: uploaded {receipt['rows']:,} predictions as {receipt['model_name']}, "
+            f"submission {receipt['submission_id']}"
+        )
+    print(
+        f"model version {receipt['model_version']}, sha256 {receipt['sha256'][:16]}…, file {receipt['path']}"
+    )

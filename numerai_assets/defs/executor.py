@@ -59,4 +59,4 @@ def fold_step_tags(settings: Settings) -> dict[str, Any]:
     """Extra op tags for the fold steps: the GPU pod config under `k8s`, nothing otherwise."""
     if settings.executor != "k8s":
         return {}
-    return fold_step_k8s_tags(settings.k8s_gpu_toleration, settings.k8s_gpu_node_selector)
+    return fold_step_k8s_tags(settings.k8s_gpu_toleration, dict(settings.k8s_gpu_node_selector))

@@ -17,3 +17,12 @@ class DiagnosticsKnobs(dg.ConfigurableResource):
             baseline_estimators=settings.baseline_estimators,
             benchmark_model=settings.benchmark_model,
         )
+
+
+class LiveKnobs(dg.ConfigurableResource):
+    model_name: str | None = None  # NUMERAI_MODEL_NAME: which of the account's models to submit as
+    max_model_age_days: float = 21.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "LiveKnobs":
+        return cls(model_name=settings.model_name, max_model_age_days=settings.max_model_age_days)

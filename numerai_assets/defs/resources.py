@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from numerai_assets.defs.knobs import DiagnosticsKnobs
+from numerai_assets.defs.knobs import DiagnosticsKnobs, LiveKnobs
 from numerai_assets.defs.training_resource import TrainingKnobs
 from numerai_assets.home import HomeLayout
 from numerai_assets.numerai_api import NumeraiAPI
@@ -50,5 +50,6 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "training": TrainingKnobs.from_settings(settings),
         "diagnostics": DiagnosticsKnobs.from_settings(settings),
+        "live": LiveKnobs.from_settings(settings),
         "warehouse": Warehouse(path=str(HomeLayout(Path(settings.home).resolve()).warehouse_path)),
     }

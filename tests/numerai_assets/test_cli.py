@@ -66,3 +66,60 @@ def test_sim_commands_generate_and_advance(tmp_path):
     assert (sim / "v5.2" / "train.parquet").exists() and (sim / "rounds" / "1000" / "live.parquet").exists()
     done = _run([cli, "sim", "advance-round", str(sim)], env, tmp_path)
     assert done.returncode == 0 and "round 1001 is open" in done.stdout
+
+
+def _live_env(tmp_path, trained_home, server, state, **extra) -> dict[str, str]:
+    from tests.numerai_assets.tiny import tiny_env
+
+    env = _env(tmp_path, **tiny_env(), NUMERAI_API_URL=server.url, NUMERAI_API_BACKOFF_S="0.01", **extra)
+    env["NUMERAI_HOME"] = str(trained_home)
+    return env
+
+
+def test_submit_and_status_commands(tmp_path, trained_home, server, tournament, tournament_state):
+    from tournament_sim.server import list_submissions
+
+    cli = str(BIN / "numerai-pipeline")
+    creds = {
+        "NUMERAI_PUBLIC_ID": tournament_state.public_id,
+        "NUMERAI_SECRET_KEY": tournament_state.secret_key,
+        "NUMERAI_MODEL_NAME": "sim_model",
+    }
+    env = _live_env(tmp_path, trained_home, server, tournament_state, **creds)
+    done = _run([cli, "submit"], env, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    current = tournament_state.current.number
+    [landed] = list_submissions(tournament)
+    assert f"round {current}: uploaded" in done.stdout and landed["submission_id"] in done.stdout
+
+    again = _run([cli, "submit"], env, tmp_path)
+    assert again.returncode == 0 and "already submitted" in again.stdout
+    assert len(list_submissions(tournament)) == 1
+
+    status = _run([cli, "status"], env, tmp_path)
+    assert status.returncode == 0, status.stderr[-3000:]
+    assert f"{current} (open for submissions)" in status.stdout
+    assert f"round {current} as sim_model: uploaded, submission {landed['submission_id']}" in status.stdout
+    assert "next training" in status.stdout and "model version" in status.stdout
+    assert tournament_state.secret_key not in done.stdout + done.stderr + status.stdout + status.stderr
+    os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
+    try:
+        with dg.DagsterInstance.get() as instance:
+            runs = instance.get_runs()
+            assert {r.job_name for r in runs} == {"live_round"} and len(runs) == 2  # both in the UI
+    finally:
+        del os.environ["DAGSTER_HOME"]
+
+
+def test_submit_without_an_open_round_is_a_one_line_error(
+    tmp_path, trained_home, server, tournament, tournament_state
+):
+    from tournament_sim.rounds import close_round
+
+    close_round(tournament)
+    done = _run(
+        [str(BIN / "numerai-pipeline"), "submit"],
+        _live_env(tmp_path, trained_home, server, tournament_state),
+        tmp_path,
+    )
+    assert done.returncode == 2 and "error: no round is open for submissions now" in done.stderr

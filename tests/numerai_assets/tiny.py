@@ -37,7 +37,13 @@ def tiny_env(**extra: str) -> dict[str, str]:
 
 
 def tiny_definitions(home, api_url: str, state, **overrides):
-    """The real code location's definitions, with tiny knobs, pointed at the stand-in."""
+    """The real code location's definitions, with tiny knobs, pointed at the stand-in.
+
+    Returns (defs, resources): defs already carries those resources (credentials from `state`,
+    or none for a dry run); `resources` is the same dict, for dagster.materialize.
+    """
+    import dagster as dg
+
     from numerai_assets.definitions import build_definitions
     from numerai_assets.numerai_api import NumeraiAPI
     from numerai_assets.settings import load_settings
@@ -57,4 +63,14 @@ def tiny_definitions(home, api_url: str, state, **overrides):
         retries=3,
         backoff_s=0.01,
     )
-    return defs, {**defs.resources, "numerai": api}
+    resources = {**defs.resources, "numerai": api}
+    bound = dg.Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=defs.jobs,
+        schedules=defs.schedules,
+        sensors=defs.sensors,
+        resources=resources,
+        executor=defs.executor,
+    )
+    return bound, resources

@@ -1,0 +1,59 @@
+"""Automation: the round-open sensor starts each round's live run; a schedule retrains weekly."""
+
+import dagster as dg
+
+from numerai_assets.defs.live import LIVE_JOB
+from numerai_assets.defs.partitions import round_partitions
+from numerai_assets.numerai_api import NumeraiAPI, NumeraiAPIError
+
+ROUND_SENSOR = "round_open_sensor"
+TRAINING_SCHEDULE = "weekly_training_schedule"
+
+
+def round_run_key(round_number: int) -> str:
+    """One run per round, ever: Dagster drops a second request with the same run key."""
+    return f"round-{round_number}"
+
+
+def build_round_sensor(job, interval_s: int) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=ROUND_SENSOR,
+        job=job,
+        minimum_interval_seconds=interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Asks the API for the round number and whether it is open (no downloads); "
+        "a newly opened round gets its partition and one live run.",
+    )
+    def round_open_sensor(context: dg.SensorEvaluationContext, numerai: NumeraiAPI):
+        try:
+            is_open = numerai.round_open()
+            number = numerai.current_round() if is_open else None
+        except NumeraiAPIError as err:  # the daemon must keep running: report and try next tick
+            return dg.SkipReason(f"the Numerai API failed, will ask again next tick: {err}")
+        last = context.cursor
+        if number is None:
+            return dg.SkipReason(f"no round is open for submissions (last round requested: {last or 'none'})")
+        if last is not None and int(last) >= number:
+            return dg.SkipReason(f"round {number} is open and was already requested")
+        context.log.info(f"round {number} is open: requesting its live run")
+        return dg.SensorResult(
+            run_requests=[dg.RunRequest(run_key=round_run_key(number), partition_key=str(number))],
+            dynamic_partitions_requests=[round_partitions.build_add_request([str(number)])],
+            cursor=str(number),
+        )
+
+    return round_open_sensor
+
+
+def build_training_schedule(job, cron: str) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name=TRAINING_SCHEDULE,
+        job=job,
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Ingest -> training -> ensemble -> diagnostics, weekly (NUMERAI_TRAINING_CRON, UTC).",
+    )
+
+
+__all__ = ["LIVE_JOB", "build_round_sensor", "build_training_schedule", "round_run_key"]

@@ -1,0 +1,253 @@
+"""The live path against the stand-in: sensor, checked predictions, exactly-once upload, dry run."""
+
+import io
+
+import dagster as dg
+import pandas as pd
+import pytest
+import torch
+
+from model_core import schema
+from numerai_assets.home import HomeLayout
+from numerai_assets.model_versions import current_model_dir
+from numerai_assets.warehouse import Warehouse
+from tests.numerai_assets.tiny import tiny_definitions
+from tournament_sim.layout import round_dir
+from tournament_sim.rounds import advance_round, close_round
+from tournament_sim.server import FaultConfig, list_submissions
+
+MODEL = "sim_model_b"  # the account holds two models: the service must be told which
+
+
+def _defs(home, server, state, **overrides):
+    defs, _ = tiny_definitions(home, server.url, state, model_name=MODEL, **overrides)
+    return defs
+
+
+def _run_live(defs, instance, round_number, force=False):
+    instance.add_dynamic_partitions("numerai_round", [str(round_number)])
+    job = defs.resolve_job_def("live_round")
+    return job.execute_in_process(
+        instance=instance,
+        partition_key=str(round_number),
+        raise_on_error=False,
+        run_config={"ops": {"submission": {"config": {"force": force}}}},
+    )
+
+
+def _metadata(result, asset):
+    [event] = result.asset_materializations_for_node(asset)
+    return {k: getattr(v, "value", v) for k, v in event.metadata.items()}
+
+
+def _failure_text(result):
+    return "\n".join(f.event_specific_data.error.to_string() for f in result.get_step_failure_events())
+
+
+def _live_ids(tournament, round_number):
+    return set(pd.read_parquet(round_dir(tournament, round_number) / schema.LIVE_FILE).index)
+
+
+def _evaluate_sensor(defs, instance, cursor=None):
+    sensor = defs.resolve_sensor_def("round_open_sensor")
+    # As the daemon evaluates it: dynamic partitions are read from the instance.
+    with (
+        dg.partition_loading_context(dynamic_partitions_store=instance),
+        dg.build_sensor_context(
+            instance_ref=instance.get_ref(), cursor=cursor, definitions=defs, resources=defs.resources
+        ) as context,
+    ):
+        return sensor.evaluate_tick(context)
+
+
+def test_sensor_requests_each_new_round_once(trained_home, tournament, tournament_state, server, instance):
+    defs = _defs(trained_home, server, tournament_state)
+    first = _evaluate_sensor(defs, instance)
+    current = tournament_state.current.number
+    [request] = first.run_requests
+    assert request.run_key == f"round-{current}" and request.partition_key == str(current)
+    [added] = first.dynamic_partitions_requests
+    assert added.partitions_def_name == "numerai_round" and list(added.partition_keys) == [str(current)]
+    assert first.cursor == str(current)
+
+    unchanged = _evaluate_sensor(defs, instance, cursor=first.cursor)
+    assert unchanged.run_requests == [] and "already requested" in unchanged.skip_message
+
+    opened = advance_round(tournament)
+    following = _evaluate_sensor(defs, instance, cursor=first.cursor)
+    [request] = following.run_requests
+    assert request.run_key == f"round-{opened}" and following.cursor == str(opened)
+
+    close_round(tournament)
+    closed = _evaluate_sensor(defs, instance, cursor=following.cursor)
+    assert closed.run_requests == [] and "no round is open" in closed.skip_message
+
+
+def test_sensor_skips_with_a_reason_when_the_api_fails(trained_home, tournament_state, server, instance):
+    server.set_faults(FaultConfig(error_rate=1.0))
+    result = _evaluate_sensor(_defs(trained_home, server, tournament_state), instance)
+    assert result.run_requests == [] and "Numerai API failed" in result.skip_message
+
+
+def test_live_run_uploads_every_id_once_and_never_again(
+    trained_home, tournament, tournament_state, server, instance
+):
+    defs = _defs(trained_home, server, tournament_state)
+    current = tournament_state.current.number
+    result = _run_live(defs, instance, current)
+    assert result.success
+    receipt = _metadata(result, "submission")
+    assert receipt["status"] == "uploaded" and receipt["model_name"] == MODEL
+    [landed] = list_submissions(tournament)
+    assert landed["round"] == current and landed["model_name"] == MODEL
+    assert landed["submission_id"] == receipt["submission_id"]
+    uploaded = pd.read_csv(tournament / landed["path"])
+    assert list(uploaded.columns) == ["id", "prediction"]
+    assert set(uploaded["id"]) == _live_ids(tournament, current) and uploaded["id"].is_unique
+    assert uploaded["prediction"].between(0, 1).all()
+    [check] = result.get_asset_check_evaluations()
+    assert check.passed
+
+    again = _run_live(defs, instance, current)
+    assert again.success and _metadata(again, "submission")["status"] == "already_uploaded"
+    assert len(list_submissions(tournament)) == 1
+
+    forced = _run_live(defs, instance, current, force=True)
+    assert forced.success and _metadata(forced, "submission")["status"] == "uploaded"
+    assert len(list_submissions(tournament)) == 2  # only because it was forced
+
+
+def test_submission_lands_once_through_failures_and_slowness(
+    trained_home, tournament, tournament_state, server, instance
+):
+    server.set_faults(FaultConfig(fail_first=3, delay_s=0.2, fail_paths=("graphql", "download", "upload")))
+    result = _run_live(
+        _defs(trained_home, server, tournament_state), instance, tournament_state.current.number
+    )
+    assert result.success
+    assert len(list_submissions(tournament)) == 1
+    assert any(status >= 500 for status in (r[3] for r in server.request_log))
+
+
+def test_a_crash_between_upload_and_ledger_is_not_silently_resubmitted(
+    trained_home, tournament, tournament_state, server, instance
+):
+    defs = _defs(trained_home, server, tournament_state)
+    current = tournament_state.current.number
+    warehouse = Warehouse(path=str(HomeLayout(trained_home).warehouse_path))
+    model_id = tournament_state.models[MODEL]
+    # What a kill after the upload and before the ledger update leaves behind:
+    warehouse.record_upload_started(current, model_id, MODEL, "0" * 64, 1, "v", "x.csv")
+    result = _run_live(defs, instance, current)
+    assert not result.success
+    assert "may or may not have reached Numerai" in _failure_text(result)
+    assert list_submissions(tournament) == []
+    assert _run_live(defs, instance, current, force=True).success
+    assert len(list_submissions(tournament)) == 1
+
+
+def test_a_corrupted_model_is_stopped_by_the_blocking_check(
+    trained_home, tournament, tournament_state, server, instance
+):
+    for checkpoint in current_model_dir(HomeLayout(trained_home)).glob("fold_*.pt"):
+        saved = torch.load(checkpoint, weights_only=True)
+        saved["best_model"] = {k: torch.zeros_like(v) for k, v in saved["best_model"].items()}
+        torch.save(saved, checkpoint)  # every stock now gets the same score
+    result = _run_live(
+        _defs(trained_home, server, tournament_state), instance, tournament_state.current.number
+    )
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and "constant" in check.description
+    assert not result.asset_materializations_for_node("submission")
+    assert list_submissions(tournament) == []
+
+
+def test_an_old_model_version_is_refused(trained_home, tournament, tournament_state, server, instance):
+    defs = _defs(trained_home, server, tournament_state, max_model_age_days=1e-9)
+    result = _run_live(defs, instance, tournament_state.current.number)
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and "days old" in check.description
+    assert list_submissions(tournament) == []
+
+
+def test_dry_run_without_credentials_writes_and_validates_the_file(
+    trained_home, tournament, tournament_state, server, instance
+):
+    defs, _ = tiny_definitions(trained_home, server.url, None)
+    current = tournament_state.current.number
+    result = _run_live(defs, instance, current)
+    assert result.success
+    receipt = _metadata(result, "submission")
+    assert receipt["dry_run"] is True and receipt["status"] == "dry_run"
+    written = pd.read_csv(receipt["path"])
+    assert set(written["id"]) == _live_ids(tournament, current)
+    assert list_submissions(tournament) == []
+    assert (
+        Warehouse(path=str(HomeLayout(trained_home).warehouse_path)).last_submission()["status"] == "dry_run"
+    )
+
+
+def test_an_account_with_several_models_needs_a_model_name(trained_home, tournament_state, server, instance):
+    defs, _ = tiny_definitions(trained_home, server.url, tournament_state)
+    result = _run_live(defs, instance, tournament_state.current.number)
+    message = _failure_text(result)
+    assert "NUMERAI_MODEL_NAME" in message and "sim_model" in message and MODEL in message
+
+
+def test_the_secret_key_appears_nowhere(trained_home, tournament, tournament_state, server, instance, capfd):
+    server.set_faults(FaultConfig(fail_first=2))
+    defs = _defs(trained_home, server, tournament_state)
+    current = tournament_state.current.number
+    results = [_run_live(defs, instance, current)]
+    advance_round(tournament)
+    close_round(tournament)  # the next run fails: its error text is searched too
+    results.append(_run_live(defs, instance, current + 1))
+    secret = tournament_state.secret_key
+    haystack = io.StringIO()
+    for run in instance.get_runs():
+        for record in instance.all_logs(run.run_id):
+            haystack.write(record.to_json() if hasattr(record, "to_json") else repr(record))
+        haystack.write(repr(run.tags) + repr(run.run_config))
+    for result in results:
+        for failure in result.get_step_failure_events():
+            haystack.write(repr(failure.event_specific_data.error))
+    captured = capfd.readouterr()
+    haystack.write(captured.out + captured.err)
+    for path in trained_home.rglob("*"):
+        if path.is_file():
+            haystack.write(path.read_bytes().decode("latin-1"))
+    text = haystack.getvalue()
+    assert len(text) > 10_000  # the search really covered the logs and files
+    assert secret not in text
+    assert tournament_state.public_id not in text
+
+
+@pytest.mark.parametrize("cron", ["0 6 * * 0", "30 1 * * 2"])
+def test_the_schedule_targets_the_training_assets(trained_home, server, tournament_state, instance, cron):
+    defs = _defs(trained_home, server, tournament_state, training_cron=cron)
+    schedule = defs.resolve_schedule_def("weekly_training_schedule")
+    assert schedule.cron_schedule == cron and schedule.execution_timezone == "UTC"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    with dg.build_schedule_context(instance=instance) as context:
+        data = schedule.evaluate_tick(context)
+    [request] = data.run_requests
+    job = defs.resolve_job_def(schedule.job_name)
+    assert request.job_name in (None, job.name) and schedule.job_name == "weekly_training"
+    selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+    assert {"raw_dataset", "cv_folds", "fold_model_0", "fold_model_1", "ensemble_weights"} <= selected
+    assert {"validation_diagnostics", "baseline_lgbm"} <= selected
+
+
+def test_a_live_era_labelled_x_is_predicted_like_any_other(
+    trained_home, tournament, tournament_state, server, instance
+):
+    current = tournament_state.current.number
+    live_file = round_dir(tournament, current) / schema.LIVE_FILE
+    frame = pd.read_parquet(live_file)
+    frame[schema.ERA] = "X"
+    frame.to_parquet(live_file)
+    result = _run_live(_defs(trained_home, server, tournament_state), instance, current)
+    assert result.success
+    assert _metadata(result, "live_predictions")["live_era"] == "X"
+    [landed] = list_submissions(tournament)
+    assert landed["rows"] == len(frame)
