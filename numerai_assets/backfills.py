@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 
 ERA_PARTITIONS = "numerai_era"  # numerai_assets.defs.partitions.era_partitions
 ERA_ASSETS = ("era_predictions", "era_scores")  # numerai_assets.defs.backfill
+ROUND_PARTITIONS = "numerai_round"  # numerai_assets.defs.partitions.round_partitions
+# A past round's live file and predictions (submission is left out: Numerai takes uploads for
+# the open round only, which the round sensor or `numerai-pipeline submit` handles).
+ROUND_ASSETS = ("raw_round", "live_predictions")
 CODE_MODULE = "numerai_assets.definitions"
 CODE_LOCATION = "numerai"  # as in workspace.yaml, so the runs belong to the location the UI shows
 # The runs' console stays quiet (the progress bar, then one line per failed run, say it all); their
@@ -113,6 +117,19 @@ def select_eras(registered: Sequence[str], spec: str) -> list[str]:
     return [era for era in registered if era.isdigit() and lo <= int(era) <= hi]
 
 
+def select_rounds(spec: str) -> list[str]:
+    """Round numbers of `spec` ("1001:1004", inclusive, or one round "1001") as partition keys."""
+    first, _, last = spec.partition(":")
+    first, last = first.strip(), (last.strip() if last else first.strip())
+    for label in (first, last):
+        if not label.isdigit():
+            raise ValueError(f"--rounds {spec!r}: {label!r} is not a round number (e.g. --rounds 1001:1004)")
+    lo, hi = int(first), int(last)
+    if lo > hi:
+        raise ValueError(f"--rounds {spec!r}: the range is empty ({first} comes after {last})")
+    return [str(n) for n in range(lo, hi + 1)]
+
+
 def _number_ranges(numbers: Sequence[int], width: int) -> str:
     """[1, 2, 3, 7] -> '0001..0003, 0007'."""
     spans: list[list[int]] = []
@@ -148,6 +165,7 @@ def launch_backfill(
     asset_graph,
     eras: list[str] | None,
     *,
+    rounds: list[str] | None = None,
     wait: bool,
     eras_per_run: int,
     out: TextIO = sys.stdout,
@@ -166,8 +184,12 @@ def launch_backfill(
         partitions.update({asset: list(eras) for asset in ERA_ASSETS})
         titles.append(f"eras {eras[0]}..{eras[-1]}")
         expected_runs += math.ceil(len(eras) / eras_per_run)
+    if rounds:
+        partitions.update({asset: list(rounds) for asset in ROUND_ASSETS})
+        titles.append(f"rounds {rounds[0]}..{rounds[-1]}")
+        expected_runs += len(rounds)  # no backfill policy: a run per round
     if not partitions:
-        raise ValueError("nothing to backfill: give --eras")
+        raise ValueError("nothing to backfill: give --eras or --rounds")
     title = ", ".join(titles)
     backfill_id = create_backfill(instance, asset_graph, partitions, title)
     out.write(
@@ -445,19 +467,31 @@ def check_succeeded(result: BackfillReport) -> None:
         raise BackfillError(failure_message(result).replace("\n", " "))
 
 
-def backfill_command(eras_spec: str | None, wait: bool, out: TextIO = sys.stdout) -> BackfillReport:
+def backfill_command(
+    eras_spec: str | None, wait: bool, out: TextIO = sys.stdout, rounds_spec: str | None = None
+) -> BackfillReport:
     """`numerai-pipeline backfill`: settings from NUMERAI_*, the instance in DAGSTER_HOME (or
     NUMERAI_HOME/dagster); raises BackfillError when a waited-on backfill did not succeed."""
     from numerai_assets.definitions import build_definitions
+    from numerai_assets.defs.partitions import add_missing_partitions
     from numerai_assets.runs import persistent_instance
     from numerai_assets.settings import load_settings
 
     settings = load_settings()
     instance = persistent_instance(settings.home)
     eras = select_eras(instance.get_dynamic_partitions(ERA_PARTITIONS), eras_spec) if eras_spec else None
+    rounds = select_rounds(rounds_spec) if rounds_spec else None
+    if rounds:  # past rounds the sensor never saw (the service was down): known to the API by number
+        add_missing_partitions(instance, ROUND_PARTITIONS, rounds)
     asset_graph = build_definitions(settings).resolve_asset_graph()
     result = launch_backfill(
-        instance, asset_graph, eras, wait=wait, eras_per_run=settings.backfill_eras_per_run, out=out
+        instance,
+        asset_graph,
+        eras,
+        rounds=rounds,
+        wait=wait,
+        eras_per_run=settings.backfill_eras_per_run,
+        out=out,
     )
     if wait:
         out.write(summary_line(result) + "\n")

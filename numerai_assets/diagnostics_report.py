@@ -39,18 +39,13 @@ def metrics_rows(diagnostics: Diagnostics) -> list[list[object]]:
 
 def pictures(diagnostics: Diagnostics) -> dict[str, bytes]:
     from model_core import plots
-    from model_core.diagnostics import rolling_sharpe
 
     corrs = {name: [s.corr for s in rows] for name, rows in diagnostics.scores.items()}
     blends = {k: v for k, v in corrs.items() if not k.startswith("fold_")}
     out = {
         "cumulative_corr": plots.cumulative_corr_png(diagnostics.eras, corrs),
         "per_era_corr": plots.per_era_corr_png(diagnostics.eras, corrs["ensemble"]),
-        "rolling_sharpe": plots.rolling_sharpe_png(
-            diagnostics.eras,
-            {k: rolling_sharpe(v, ROLLING_WINDOW) for k, v in blends.items()},
-            ROLLING_WINDOW,
-        ),
+        "rolling_sharpe": plots.rolling_sharpe_png(diagnostics.eras, blends, ROLLING_WINDOW),
     }
     if diagnostics.importance:
         out["importance"] = plots.importance_png(diagnostics.importance)

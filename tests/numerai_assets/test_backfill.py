@@ -142,8 +142,7 @@ def test_cli_backfill_runs_each_era_once_in_ceil_n_over_n_runs(cli_backfill):
 
 
 def test_backfill_scores_equal_materialising_eras_one_by_one(cli_backfill, trained, tmp_path, instance):
-    # First and last eras of each backfill run (a run per era costs ~1 s of Dagster bookkeeping).
-    eras = ["0058", "0060", "0061", "0063", "0064"]
+    eras = ERAS  # across the three runs' boundaries, train and validation eras
     backfilled_home = cli_backfill[0]
     home = Path(shutil.copytree(trained.home, tmp_path / "home", symlinks=True))
     _register_eras(instance, home)
@@ -151,7 +150,7 @@ def test_backfill_scores_equal_materialising_eras_one_by_one(cli_backfill, train
         _materialize(home, instance, partition_key=era)
     columns = ["era", "split", "corr", "bmc", "mmc", "max_feature_exposure"]
     one_by_one = _scores(home, eras).select(columns)
-    assert one_by_one["era"].to_list() == eras and one_by_one["bmc"].is_not_null().sum() == 3
+    assert one_by_one["era"].to_list() == eras and one_by_one["bmc"].is_not_null().sum() == 4
     assert_frame_equal(one_by_one, _scores(backfilled_home, eras).select(columns), **CLOSE)
     version = current_version(HomeLayout(home))
     for era in eras:
@@ -230,3 +229,53 @@ def test_cli_names_unregistered_eras_in_one_line(trained, tmp_path, monkeypatch,
         "error: --eras 0070:0090: 10 era(s) not registered as numerai_era partitions: 0081..0090 "
         "(registered: 0001..0080); ingest data that has them first (numerai-pipeline ingest)"
     ]
+
+
+def test_round_backfill_downloads_past_live_files_through_the_stand_in(
+    trained_home, tournament, tournament_state, server, tmp_path
+):
+    """Rounds the service missed: `backfill --rounds A:B --wait` fetches and predicts each one."""
+    from tournament_sim.rounds import advance_round
+    from tournament_sim.server import list_submissions
+
+    first = tournament_state.current.number
+    advance_round(tournament)
+    advance_round(tournament)  # first and first + 1 are past rounds now
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMERAI_", "DAGSTER_"))}
+    env |= tiny_env(
+        NUMERAI_HOME=str(trained_home),
+        NUMERAI_API_URL=server.url,
+        NUMERAI_EXECUTOR="in_process",
+        DAGSTER_HOME=str(dagster_home),
+    )
+    rounds = f"{first}:{first + 1}"
+    done = subprocess.run(
+        [str(BIN / "numerai-pipeline"), "backfill", "--rounds", rounds, "--wait"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    layout = HomeLayout(trained_home)
+    for number in (first, first + 1):
+        live = pl.read_parquet(layout.round_dir(number) / "live.parquet")
+        source = pl.read_parquet(tournament / "rounds" / str(number) / "live.parquet")
+        assert live["id"].to_list() == source["id"].to_list()  # the historical file, as served
+        predicted = pl.read_parquet(layout.live_predictions_path(number))
+        assert set(predicted["id"]) == set(source["id"])
+    downloaded = [path for _, path, _, status in server.request_log if status in (200, 206)]
+    for number in (first, first + 1):
+        assert any(f"rounds/{number}/live.parquet" in path for path in downloaded), downloaded
+    assert list_submissions(tournament) == []  # past rounds are predicted, never uploaded
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
+        [backfill] = instance.get_backfills()
+        assert (
+            backfill.status.value == "COMPLETED_SUCCESS" and backfill.title == f"rounds {first}..{first + 1}"
+        )
+        runs = instance.get_runs(dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill.backfill_id}))
+        assert sorted(run.tags["dagster/partition"] for run in runs) == [str(first), str(first + 1)]
