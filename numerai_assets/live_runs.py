@@ -124,9 +124,10 @@ def status(defs: dg.Definitions, settings) -> list[tuple[str, str]]:
 
     api: NumeraiAPI = defs.resources["numerai"]
     try:
-        number = api.current_round()
         is_open = api.round_open()
-        round_text = f"{number} ({'open for submissions' if is_open else 'closed'})"
+        round_text = (
+            f"{api.current_round()} (open for submissions)" if is_open else "none open for submissions"
+        )
     except NumeraiAPIError as err:
         round_text = f"unknown ({err})"
     layout = HomeLayout(settings.home.resolve())
@@ -137,7 +138,7 @@ def status(defs: dg.Definitions, settings) -> list[tuple[str, str]]:
         if last is None
         else f"round {last['round']} as {last['model_name']}: {last['status']}"
         + (f", submission {last['submission_id']}" if last.get("submission_id") else "")
-        + f" ({last['finished_at'] or last['started_at']} UTC)"
+        + f" ({last['finished_at'] or last['started_at']:%Y-%m-%d %H:%M:%S} UTC)"
     )
     version = current_version(layout)
     made = model_version_time(version) if version else None
