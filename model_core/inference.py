@@ -74,11 +74,24 @@ class Ensemble:
     def model_version(self) -> str:
         return self.spec.model_version
 
+    @torch.no_grad()
     def predict_members(
         self, features: np.ndarray, context: np.ndarray | None, cross_stock: bool | None = None
     ) -> list[np.ndarray]:
-        """Each fold model's raw scores of one era: features (N, F) int8, context (K, F) or None."""
-        return [predict_era(m, features, context, self.device, cross_stock) for m in self.models]
+        """Each fold model's raw scores of one era: features (N, F) int8, context (K, F) or None.
+
+        The era's stock graph is built once and shared by the models whose graph it is.
+        """
+        graphs: dict[tuple, object] = {}
+        out = []
+        for model in self.models:
+            if model.graph_key not in graphs:
+                batch = live_batch(features, None).to(self.device)
+                graphs[model.graph_key] = model.stock_graph(batch.features, batch.mask)
+            out.append(
+                predict_era(model, features, context, self.device, cross_stock, graphs[model.graph_key])
+            )
+        return out
 
     def predict(
         self, features: np.ndarray, context: np.ndarray | None, weights: Sequence[float] | None = None
@@ -95,11 +108,13 @@ def predict_era(
     context: np.ndarray | None,
     device: torch.device = CPU,
     cross_stock: bool | None = None,
+    graph=None,
 ) -> np.ndarray:
     """One model's scores for the N stocks of one era, float64 (N,), in the features' row order.
 
     context must come from `TemporalContext.for_era` (lag 1 first) when the model has a temporal
-    encoder, and is ignored when it has none.
+    encoder, and is ignored when it has none. graph: `model.stock_graph` of these features, when
+    another model of the ensemble already built it.
     """
     if features.shape[0] == 0:
         raise ValueError("cannot predict an era with no rows")
@@ -109,5 +124,7 @@ def predict_era(
         raise ValueError(f"this model reads {model.config.temporal_lags} lags of context; none given")
     batch = live_batch(features, context).to(device)
     model.eval()
-    scores = model(batch.features, batch.mask, batch.context, cross_stock=cross_stock)  # (1, N, O)
+    scores = model(
+        batch.features, batch.mask, batch.context, cross_stock=cross_stock, graph=graph
+    )  # (1, N, O)
     return scores[0, :, 0].float().cpu().numpy().astype(np.float64)

@@ -1,0 +1,93 @@
+"""The one inference function and the ensemble: loading, the shared stock graph, the rank blend."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from model_core.ensemble import blend
+from model_core.inference import Ensemble, EnsembleSpec, predict_era
+from model_core.model import EraTransformer, ModelConfig
+from model_core.train import TrainConfig
+
+N_FEATURES, LAGS = 12, 3
+
+
+def _save(folder, name, config, seed):
+    torch.manual_seed(seed)
+    model = EraTransformer(config)
+    torch.save(
+        {
+            "best_model": model.state_dict(),
+            "model_config": config.to_dict(),
+            "train_config": dataclasses.asdict(TrainConfig()),
+            "history": [],
+            "best_epoch": 1,
+            "best_val_corr": 0.0,
+        },
+        folder / name,
+    )
+    return model.eval()
+
+
+@pytest.fixture
+def ensemble_dir(tmp_path):
+    base = ModelConfig(n_features=N_FEATURES, d_model=16, n_heads=2, n_layers=1, temporal_lags=LAGS)
+    configs = [base, base, dataclasses.replace(base, similarity_prior="knn", knn=4)]
+    models = [_save(tmp_path, f"fold_{k}.pt", c, seed=k) for k, c in enumerate(configs)]
+    EnsembleSpec(
+        model_version="20261125T000000Z-abcdef",
+        checkpoints=[f"fold_{k}.pt" for k in range(3)],
+        weights=[0.5, 0.3, 0.2],
+        equal_weights=[1 / 3] * 3,
+        temporal_lags=LAGS,
+        feature_set="medium",
+        features=[f"feature_{i}" for i in range(N_FEATURES)],
+    ).save(tmp_path)
+    return tmp_path, models
+
+
+def _era(seed=0, n=40):
+    rng = np.random.default_rng(seed)
+    features = rng.integers(-1, 5, size=(n, N_FEATURES)).astype(np.int8)
+    context = rng.normal(0, 0.02, size=(LAGS, N_FEATURES)).astype(np.float32)
+    context[-1] = np.nan  # history too short at that lag
+    return features, context
+
+
+def test_members_with_a_shared_graph_equal_each_model_alone(ensemble_dir):
+    folder, models = ensemble_dir
+    features, context = _era()
+    ensemble = Ensemble(folder)
+    assert ensemble.model_version == "20261125T000000Z-abcdef" and len(ensemble.models) == 3
+    members = ensemble.predict_members(features, context)
+    for model, scores in zip(models, members, strict=True):
+        np.testing.assert_allclose(scores, predict_era(model, features, context), rtol=0, atol=1e-6)
+    assert not np.allclose(members[0], members[2])  # the k-NN model got its own graph
+
+
+def test_predict_is_the_weighted_rank_blend_in_unit_interval(ensemble_dir):
+    folder, _ = ensemble_dir
+    features, context = _era(1)
+    ensemble = Ensemble(folder)
+    predictions = ensemble.predict(features, context)
+    np.testing.assert_allclose(
+        predictions, blend(ensemble.predict_members(features, context), [0.5, 0.3, 0.2])
+    )
+    assert predictions.shape == (40,) and predictions.min() > 0 and predictions.max() <= 1
+    assert np.ptp(predictions) > 0
+
+
+def test_a_model_with_a_temporal_encoder_needs_its_context(ensemble_dir):
+    _, models = ensemble_dir
+    features, _ = _era()
+    with pytest.raises(ValueError, match="lags of context"):
+        predict_era(models[0], features, None)
+    with pytest.raises(ValueError, match="no rows"):
+        predict_era(models[0], features[:0], None)
+
+
+def test_a_folder_without_an_ensemble_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="materialise ensemble_weights"):
+        EnsembleSpec.load(tmp_path)
