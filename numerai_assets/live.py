@@ -23,7 +23,7 @@ from model_core.clean import clean_live_frame
 from model_core.era_store import EraStore
 from numerai_assets.fetch import live_era_labels
 from numerai_assets.home import HomeLayout
-from numerai_assets.model_versions import current_model_dir, load_plan, temporal_context
+from numerai_assets.model_versions import current_model_dir, temporal_context
 
 VERSION_KEY = b"numerai_model_version"  # parquet key-value metadata of the live predictions file
 
@@ -52,8 +52,15 @@ def predict_live(layout: HomeLayout, round_number: int) -> LivePredictions:
     ids, features = clean_live_frame(live_file, ensemble.spec.features)
     context = None
     if ensemble.spec.temporal_lags:
-        store = EraStore(load_plan(layout).store_path)
+        # The latest ingest (not the one the model trained on): the most recent resolved eras.
+        store = EraStore(layout.clean_eras_current)
         history = temporal_context(layout, store, ensemble.spec.temporal_lags)
+        if history.features != ensemble.spec.features:
+            raise ValueError(
+                f"the feature returns in {layout.feature_returns_path} cover {len(history.features)} features, "
+                f"model version {ensemble.model_version} reads {len(ensemble.spec.features)}: the feature set "
+                "changed since it was trained (NUMERAI_FEATURE_SET); retrain first"
+            )
         context = history.for_era(schema.DATA_TYPE_LIVE, position=history.next_position)
     predictions = ensemble.predict(features, context)
     path = layout.live_predictions_path(round_number)
