@@ -34,7 +34,7 @@ from model_core.era_store import EraSlice, EraStore
 from model_core.errors import DataContractError
 from numerai_assets.home import HomeLayout
 from numerai_assets.model_versions import current_model_dir, load_plan, temporal_context
-from numerai_assets.references import benchmark_column, load_reference
+from numerai_assets.references import load_scoring_references
 from numerai_assets.warehouse import Warehouse
 
 ENSEMBLE = "ensemble"  # the warehouse `model` of the blended predictions
@@ -116,7 +116,7 @@ class EraBackfill:
         self.target = self.store.target_index(schema.MAIN_TARGET)
         self._known = set(self.store.eras)
         known = [era for era in eras if era in self._known]
-        self.references = _references(raw_dir, benchmark, known) if score else {}
+        self.references = load_scoring_references(raw_dir, benchmark, known) if score else {}
         self._last: EraSlice | None = None
         self.load_seconds = time.perf_counter() - started
 
@@ -288,16 +288,6 @@ def backfill_view(warehouse: Warehouse, layout: HomeLayout, model_version: str) 
     return BackfillView(
         model_version, eras, corrs, frame["split"].to_list(), summarise_scores(scores), pictures
     )
-
-
-def _references(raw_dir: Path, benchmark: str | None, eras: Sequence[str]) -> dict:
-    bench_path = raw_dir / schema.VALIDATION_BENCHMARKS_FILE
-    return {
-        "benchmark": load_reference(bench_path, benchmark_column(bench_path, benchmark), eras)
-        if bench_path.exists()
-        else None,
-        "meta_model": load_reference(raw_dir / schema.META_MODEL_FILE, schema.META_MODEL_COLUMN, eras),
-    }
 
 
 def _parts(predict: bool, score: bool) -> list[str]:

@@ -63,3 +63,15 @@ def load_reference(path: Path, column: str, eras: Sequence[str]) -> ReferenceLoo
         return None
     lookup = ReferenceLookup(path, column, eras)
     return lookup if len(lookup) else None
+
+
+def load_scoring_references(raw_dir: Path, benchmark: str | None, eras: Sequence[str]) -> dict:
+    """{"benchmark": lookup or None, "meta_model": lookup or None} from the raw dataset's files:
+    BMC is scored against the first, MMC against the second, where they cover the eras."""
+    bench_path = Path(raw_dir) / schema.VALIDATION_BENCHMARKS_FILE
+    return {
+        "benchmark": load_reference(bench_path, benchmark_column(bench_path, benchmark), eras)
+        if bench_path.exists()
+        else None,
+        "meta_model": load_reference(Path(raw_dir) / schema.META_MODEL_FILE, schema.META_MODEL_COLUMN, eras),
+    }

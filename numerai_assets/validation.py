@@ -21,7 +21,7 @@ from model_core.era_store import EraStore
 from model_core.feature_metadata import load_feature_metadata
 from numerai_assets.home import HomeLayout
 from numerai_assets.model_versions import load_plan, temporal_context
-from numerai_assets.references import benchmark_column, load_reference
+from numerai_assets.references import load_reference, load_scoring_references
 
 TEST_PREDICTIONS = "test_predictions.parquet"
 BASELINE_PREDICTIONS = "baseline_lgbm_test_predictions.parquet"
@@ -71,7 +71,7 @@ def diagnose_current(
     ensemble = Ensemble(model_dir)
     context = temporal_context(layout, store, spec.temporal_lags)
 
-    references = _references(raw_dir, benchmark, eras)
+    references = load_scoring_references(raw_dir, benchmark, eras)
     previous = _previous_predictions(layout, spec.previous_version, eras)
     baseline = load_reference(model_dir / BASELINE_PREDICTIONS, schema.PREDICTION, eras)
 
@@ -128,16 +128,6 @@ def diagnose_current(
         attention_era=eras[-1],
         **attention,
     )
-
-
-def _references(raw_dir: Path, benchmark: str | None, eras: list[str]) -> dict:
-    bench_path = raw_dir / schema.VALIDATION_BENCHMARKS_FILE
-    return {
-        "benchmark": load_reference(bench_path, benchmark_column(bench_path, benchmark), eras)
-        if bench_path.exists()
-        else None,
-        "meta_model": load_reference(raw_dir / schema.META_MODEL_FILE, schema.META_MODEL_COLUMN, eras),
-    }
 
 
 def _previous_predictions(layout: HomeLayout, version: str | None, eras: list[str]):
