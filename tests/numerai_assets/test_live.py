@@ -71,7 +71,7 @@ def test_sensor_requests_each_new_round_once(trained_home, tournament, tournamen
     assert first.cursor == str(current)
 
     unchanged = _evaluate_sensor(defs, instance, cursor=first.cursor)
-    assert unchanged.run_requests == [] and "already requested" in unchanged.skip_message
+    assert unchanged.run_requests == [] and "under way" in unchanged.skip_message
 
     opened = advance_round(tournament)
     following = _evaluate_sensor(defs, instance, cursor=first.cursor)
@@ -251,3 +251,24 @@ def test_a_live_era_labelled_x_is_predicted_like_any_other(
     assert _metadata(result, "live_predictions")["live_era"] == "X"
     [landed] = list_submissions(tournament)
     assert landed["rows"] == len(frame)
+
+
+def test_a_failed_round_is_retried_while_open_and_lands_once(
+    trained_home, tournament, tournament_state, server, instance
+):
+    from numerai_assets.live_runs import LiveRunError, tick_round_sensor
+
+    defs = _defs(trained_home, server, tournament_state)
+    current = tournament_state.current.number
+    server.set_faults(FaultConfig(error_rate=1.0, fail_paths=("download",)))  # the live file never comes
+    with pytest.raises(LiveRunError):
+        tick_round_sensor(defs, instance, cursor=None)
+    server.set_faults(FaultConfig())
+    retried = tick_round_sensor(defs, instance, cursor=str(current))
+    [receipt] = retried.receipts
+    assert receipt["status"] == "uploaded" and retried.cursor == str(current)
+    keys = sorted(run.tags.get("dagster/run_key") for run in instance.get_runs())
+    assert keys == [f"round-{current}", f"round-{current}-attempt-2"]
+    done = tick_round_sensor(defs, instance, cursor=retried.cursor)
+    assert done.receipts == [] and "was submitted" in done.skip_message
+    assert len(list_submissions(tournament)) == 1
