@@ -7,154 +7,95 @@ eras, ceil(n / NUMERAI_BACKFILL_ERAS_PER_RUN) runs, each over a range of eras
 (`BackfillPolicy.multi_run`).
 
 `wait=True` follows the backfill to its end with a progress bar. When no daemon is running (a
-plain shell, cron, CI), it does the daemon's two jobs itself, for this one backfill only:
-- the backfill daemon's iteration (`dagster._daemon.backfill.execute_backfill_jobs`, the very
-  function the daemon calls with the requested backfills), which plans the runs, creates them
-  with the backfill's tags and submits them to the instance's run coordinator, and later marks
-  the backfill complete from what the runs materialised;
-- the run queue's job: each run it queued is executed in this process by the run worker's own
-  entry point (`dagster._grpc.impl.core_execute_run`, what `dagster api execute_run` calls).
-Both are private Dagster functions, but they are the least private way that leaves exactly what
-the daemon leaves: the same backfill row and status, runs created by Dagster's own planner (the
-partition ranges of the backfill policy) with the backfill tag, their event logs and asset
-materialisations. Public APIs cannot do it: `execute_job` / `materialize` create runs outside any
-backfill, and the GraphQL `launchPartitionBackfill` only records the row (like this module does)
-and leaves the rest to a daemon.
+plain shell, cron, CI), it does the daemon's part itself, for this one backfill only.
+
+The command is split by concept:
+- `numerai_assets.partition_ranges`: which eras and rounds `--eras` / `--rounds` select;
+- this module: recording the backfill (`create_backfill`), `launch_backfill` and the command;
+- `numerai_assets.backfill_runner`: following the daemon, or doing its part here (how, and why
+  with private Dagster functions, is told there);
+- `numerai_assets.backfill_report`: the report of the runs, the progress bar, `BackfillError`.
+Their public names are importable from here too, as before the split.
 
 Nothing here imports torch; Dagster is imported inside functions so `--help` stays fast.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import math
 import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
+
+from numerai_assets.backfill_report import (
+    BackfillError,
+    BackfillReport,
+    Progress,
+    RunSummary,
+    check_succeeded,
+    failure_message,
+    report,
+    summary_line,
+)
+from numerai_assets.backfill_runner import (
+    CODE_LOCATION,
+    CODE_MODULE,
+    DAEMON_SILENT_S,
+    LOGGER,
+    POLL_S,
+    daemon_running,
+    follow_backfill,
+    run_backfill_here,
+)
+from numerai_assets.partition_ranges import (
+    ERA_ASSETS,
+    ERA_PARTITIONS,
+    ROUND_ASSETS,
+    ROUND_PARTITIONS,
+    _key_ranges,
+    select_eras,
+    select_rounds,
+)
 
 if TYPE_CHECKING:
     import dagster as dg
 
-ERA_PARTITIONS = "numerai_era"  # numerai_assets.defs.partitions.era_partitions
-ERA_ASSETS = ("era_predictions", "era_scores")  # numerai_assets.defs.backfill
-ROUND_PARTITIONS = "numerai_round"  # numerai_assets.defs.partitions.round_partitions
-# A past round's live file and predictions (submission is left out: Numerai takes uploads for
-# the open round only, which the round sensor or `numerai-pipeline submit` handles).
-ROUND_ASSETS = ("raw_round", "live_predictions")
-CODE_MODULE = "numerai_assets.definitions"
-CODE_LOCATION = "numerai"  # as in workspace.yaml, so the runs belong to the location the UI shows
+__all__ = [
+    "CODE_LOCATION",
+    "CODE_MODULE",
+    "DAEMON_SILENT_S",
+    "ERA_ASSETS",
+    "ERA_PARTITIONS",
+    "LAUNCHED_BY_TAG",
+    "LOGGER",
+    "POLL_S",
+    "ROUND_ASSETS",
+    "ROUND_PARTITIONS",
+    "RUN_CONFIG",
+    "UI_PATH",
+    "BackfillError",
+    "BackfillReport",
+    "Progress",
+    "RunSummary",
+    "backfill_command",
+    "check_succeeded",
+    "create_backfill",
+    "daemon_running",
+    "failure_message",
+    "follow_backfill",
+    "launch_backfill",
+    "report",
+    "run_backfill_here",
+    "select_eras",
+    "select_rounds",
+    "summary_line",
+]
+
 # The runs' console stays quiet (the progress bar, then one line per failed run, say it all); their
 # event logs keep everything, in the UI.
 RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 LAUNCHED_BY_TAG = "numerai/launched_by"
-POLL_S = 2.0  # how often --wait looks at a backfill the daemon runs
-DAEMON_SILENT_S = 90.0  # a daemon with no heartbeat for longer is taken as stopped
 UI_PATH = "/runs/b/{backfill_id}"
-
-LOGGER = logging.getLogger("numerai.backfill")
-
-
-class BackfillError(RuntimeError):
-    """A backfill could not be launched, or it ended with failed runs (the message says which)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class RunSummary:
-    run_id: str
-    status: str
-    partitions: str  # "0575..0626", or one key
-    error: str | None  # the first failed step's message
-
-
-@dataclasses.dataclass(frozen=True)
-class BackfillReport:
-    backfill_id: str
-    status: str  # the BulkActionStatus value, e.g. COMPLETED_SUCCESS; REQUESTED when not waited on
-    partitions: dict[str, list[str]]  # asset -> partition keys targeted
-    runs: list[RunSummary]  # runs of the backfill so far, oldest first
-    ran_here: bool  # True when this process did the daemon's part
-    daemon_running: bool
-    error: str | None = None  # the backfill's own error (planning, not a run), first line
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "COMPLETED_SUCCESS"
-
-
-# ---- selecting partitions -------------------------------------------------------------------
-
-
-def select_eras(registered: Sequence[str], spec: str) -> list[str]:
-    """The registered eras of `spec` ("0575:0700", inclusive, or one era "0575"), in registered order.
-
-    Every era number of the range must be registered as a `numerai_era` partition; otherwise a
-    ValueError names the ones that are not.
-    """
-    first, _, last = spec.partition(":")
-    first, last = first.strip(), (last.strip() if last else first.strip())
-    for label in (first, last):
-        if not label.isdigit():
-            raise ValueError(f"--eras {spec!r}: {label!r} is not an era number (e.g. --eras 0575:0700)")
-    lo, hi = int(first), int(last)
-    if lo > hi:
-        raise ValueError(f"--eras {spec!r}: the range is empty ({first} comes after {last})")
-    if not registered:
-        raise ValueError(
-            f"no {ERA_PARTITIONS} partitions are registered in this Dagster instance: "
-            "materialise clean_eras first (numerai-pipeline ingest)"
-        )
-    numbers = {int(era): era for era in registered if era.isdigit()}
-    absent = [n for n in range(lo, hi + 1) if n not in numbers]
-    if absent:
-        width = max(len(first), len(last), 4)
-        raise ValueError(
-            f"--eras {spec}: {len(absent)} era(s) not registered as {ERA_PARTITIONS} partitions: "
-            f"{_number_ranges(absent, width)} (registered: {_number_ranges(sorted(numbers), width)}); "
-            "ingest data that has them first (numerai-pipeline ingest)"
-        )
-    return [era for era in registered if era.isdigit() and lo <= int(era) <= hi]
-
-
-def select_rounds(spec: str) -> list[str]:
-    """Round numbers of `spec` ("1001:1004", inclusive, or one round "1001") as partition keys."""
-    first, _, last = spec.partition(":")
-    first, last = first.strip(), (last.strip() if last else first.strip())
-    for label in (first, last):
-        if not label.isdigit():
-            raise ValueError(f"--rounds {spec!r}: {label!r} is not a round number (e.g. --rounds 1001:1004)")
-    lo, hi = int(first), int(last)
-    if lo > hi:
-        raise ValueError(f"--rounds {spec!r}: the range is empty ({first} comes after {last})")
-    return [str(n) for n in range(lo, hi + 1)]
-
-
-def _number_ranges(numbers: Sequence[int], width: int) -> str:
-    """[1, 2, 3, 7] -> '0001..0003, 0007'."""
-    spans: list[list[int]] = []
-    for n in numbers:
-        if spans and n == spans[-1][1] + 1:
-            spans[-1][1] = n
-        else:
-            spans.append([n, n])
-    text = [f"{a:0{width}d}" if a == b else f"{a:0{width}d}..{b:0{width}d}" for a, b in spans]
-    return ", ".join(text[:8]) + (f", ... ({len(spans)} ranges)" if len(spans) > 8 else "")
-
-
-def _key_ranges(keys: Sequence[str], ordered: Sequence[str]) -> list[tuple[str, str]]:
-    """Contiguous runs of `keys` in the partitions' own order, as (first, last) pairs."""
-    wanted, ranges, start, prev = set(keys), [], None, None
-    for key in ordered:
-        if key in wanted:
-            start = key if start is None else start
-            prev = key
-        elif start is not None:
-            ranges.append((start, prev))
-            start = None
-    if start is not None:
-        ranges.append((start, prev))
-    return ranges
 
 
 # ---- launching --------------------------------------------------------------------------------
@@ -265,206 +206,7 @@ def create_backfill(
     return backfill.backfill_id
 
 
-def daemon_running(instance: dg.DagsterInstance) -> bool:
-    """Whether a dagster-daemon serves this instance: the backfill daemon (and the run queue's,
-    when the instance queues runs) heart-beat within the last DAEMON_SILENT_S seconds."""
-    from dagster._daemon.controller import get_daemon_statuses
-    from dagster._daemon.daemon import BackfillDaemon
-    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
-
-    statuses = get_daemon_statuses(
-        instance,
-        [BackfillDaemon.daemon_type(), QueuedRunCoordinatorDaemon.daemon_type()],
-        ignore_errors=True,
-        heartbeat_tolerance_seconds=DAEMON_SILENT_S,
-    )
-    return all(status.healthy is not False for status in statuses.values()) and any(
-        status.healthy for status in statuses.values()
-    )
-
-
-def follow_backfill(instance: dg.DagsterInstance, backfill_id: str, tick: Callable[[], None]) -> bool:
-    """Poll until the backfill ends; if the daemon stops meanwhile, finish it here. Returns
-    whether this process had to run it."""
-    while not _finished(instance, backfill_id):
-        tick()
-        if not daemon_running(instance):
-            LOGGER.warning("the dagster-daemon stopped: running the rest of backfill %s here", backfill_id)
-            run_backfill_here(instance, backfill_id, tick)
-            return True
-        time.sleep(POLL_S)
-    return False
-
-
-def run_backfill_here(instance: dg.DagsterInstance, backfill_id: str, tick: Callable[[], None]) -> None:
-    """Play the daemon's part for one backfill in this process until it ends (see the module doc)."""
-    from dagster import DagsterRunStatus
-    from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import ModuleTarget
-    from dagster._daemon.backfill import execute_backfill_jobs
-
-    target = ModuleTarget(
-        module_name=CODE_MODULE, attribute=None, working_directory=None, location_name=CODE_LOCATION
-    )
-    with WorkspaceProcessContext(instance, target, code_server_log_level="WARNING") as workspace:
-        while not _finished(instance, backfill_id):
-            backfill = instance.get_backfill(backfill_id)
-            for error in execute_backfill_jobs(workspace, LOGGER, [backfill]):
-                if error is not None:
-                    LOGGER.warning("backfill %s: %s", backfill_id, error.message.strip())
-            queued = _runs(instance, backfill_id, [DagsterRunStatus.QUEUED])
-            for run in queued:
-                tick()
-                _execute_queued_run(instance, run)
-            tick()
-            if not queued:  # runs launched elsewhere are still going, or the next iteration decides
-                time.sleep(0.2 if not _runs(instance, backfill_id, _in_progress_statuses()) else POLL_S)
-
-
-def _execute_queued_run(instance: dg.DagsterInstance, run) -> None:
-    """Dequeue and execute one run here, as the run queue daemon and the run worker would."""
-    from dagster._core.events import DagsterEvent, DagsterEventType
-    from dagster._grpc.impl import core_execute_run
-    from dagster._utils.hosted_user_process import recon_job_from_origin
-
-    # The run queue daemon's dequeue step: QUEUED -> STARTING.
-    instance.report_dagster_event(
-        DagsterEvent(event_type_value=DagsterEventType.PIPELINE_STARTING.value, job_name=run.job_name),
-        run_id=run.run_id,
-    )
-    run = instance.get_run_by_id(run.run_id)
-    for _event in core_execute_run(
-        recon_job_from_origin(run.job_code_origin), run, instance, inject_env_vars=False
-    ):
-        pass
-
-
-def _in_progress_statuses():
-    from dagster import DagsterRunStatus
-
-    return [
-        DagsterRunStatus.NOT_STARTED,
-        DagsterRunStatus.QUEUED,
-        DagsterRunStatus.STARTING,
-        DagsterRunStatus.STARTED,
-        DagsterRunStatus.CANCELING,
-    ]
-
-
-def _runs(instance: dg.DagsterInstance, backfill_id: str, statuses=None) -> list:
-    """The backfill's runs, oldest first."""
-    from dagster import RunsFilter
-    from dagster._core.storage.tags import BACKFILL_ID_TAG
-
-    found = instance.get_runs(filters=RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}, statuses=statuses))
-    return list(reversed(found))
-
-
-def _finished(instance: dg.DagsterInstance, backfill_id: str) -> bool:
-    from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
-
-    backfill = instance.get_backfill(backfill_id)
-    if backfill is None:
-        raise BackfillError(f"backfill {backfill_id} is not in this Dagster instance")
-    return backfill.status in BULK_ACTION_TERMINAL_STATUSES
-
-
-# ---- reporting --------------------------------------------------------------------------------
-
-
-class Progress:
-    """`[#####.....] 3/8 runs` on one line, rewritten in place (\\r) when it changes."""
-
-    WIDTH = 30
-
-    def __init__(self, out: TextIO, expected_runs: int):
-        self.out, self.expected = out, expected_runs
-        self.last = ""
-
-    def update(self, instance: dg.DagsterInstance, backfill_id: str) -> None:
-        runs = _runs(instance, backfill_id)
-        done = sum(run.is_finished for run in runs)
-        failed = sum(run.is_failure_or_canceled for run in runs)
-        total = max(self.expected, len(runs), 1)
-        filled = round(self.WIDTH * done / total)
-        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} runs"
-        if failed:
-            line += f", {failed} failed"
-        if line != self.last:
-            self.out.write("\r" + line)
-            self.out.flush()
-            self.last = line
-
-    def finish(self) -> None:
-        if self.last:
-            self.out.write("\n")
-            self.out.flush()
-
-
-def report(
-    instance: dg.DagsterInstance,
-    backfill_id: str,
-    partitions: dict[str, list[str]],
-    ran_here: bool,
-    daemon: bool,
-) -> BackfillReport:
-    backfill = instance.get_backfill(backfill_id)
-    runs = [_summary(instance, run) for run in _runs(instance, backfill_id)]
-    error = backfill.error.message.strip().splitlines()[0] if backfill.error else None
-    return BackfillReport(backfill_id, backfill.status.value, partitions, runs, ran_here, daemon, error)
-
-
-def _summary(instance: dg.DagsterInstance, run) -> RunSummary:
-    from dagster import DagsterEventType
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-        PARTITION_NAME_TAG,
-    )
-
-    tags = run.tags
-    if ASSET_PARTITION_RANGE_START_TAG in tags:
-        first, last = tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG]
-        partitions = first if first == last else f"{first}..{last}"
-    else:
-        partitions = tags.get(PARTITION_NAME_TAG, "")
-    error = None
-    if run.is_failure_or_canceled:
-        failures = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.STEP_FAILURE).records
-        for record in failures[:1]:
-            data = record.event_log_entry.dagster_event.step_failure_data
-            cause = data.error
-            while cause.cause is not None and cause.cls_name == "DagsterExecutionStepExecutionError":
-                cause = cause.cause  # the user code's own error, not Dagster's wrapper
-            described = data.user_failure_data.description if data.user_failure_data else None
-            error = (described or cause.message.strip()).replace("\n", " ")
-        error = error or f"run {run.status.value.lower()} (see the Dagster UI)"
-    return RunSummary(run.run_id, run.status.value, partitions, error)
-
-
-def summary_line(result: BackfillReport) -> str:
-    done = sum(run.status == "SUCCESS" for run in result.runs)
-    where = "here" if result.ran_here else "by the dagster-daemon"
-    return (
-        f"backfill {result.backfill_id}: {result.status.lower()}, {done}/{len(result.runs)} runs "
-        f"succeeded ({where})"
-    )
-
-
-def failure_message(result: BackfillReport) -> str:
-    """One line naming every failed run, its partitions and why."""
-    failed = [run for run in result.runs if run.error is not None]
-    parts = [f"run {run.run_id[:8]} ({run.partitions}): {run.error}" for run in failed]
-    if result.error:
-        parts.insert(0, result.error)
-    return f"backfill {result.backfill_id} ended {result.status}: " + (
-        "; ".join(parts) or "see the Dagster UI's backfills page"
-    )
-
-
-def check_succeeded(result: BackfillReport) -> None:
-    if result.status not in ("COMPLETED_SUCCESS", "REQUESTED"):
-        raise BackfillError(failure_message(result).replace("\n", " "))
+# ---- the command -------------------------------------------------------------------------
 
 
 def backfill_command(

@@ -162,7 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     stat = commands.add_parser("status", help="current round, last submission, model version, next training")
     stat.set_defaults(func=_status)
 
-    bfl = commands.add_parser("backfill", help="a Dagster backfill of historical eras (predictions, scores) or rounds (live files, predictions)")
+    bfl = commands.add_parser(
+        "backfill",
+        help="a Dagster backfill of historical eras (predictions, scores) or rounds (live files, predictions)",
+    )
     target = bfl.add_mutually_exclusive_group(required=True)
     target.add_argument("--eras", help="inclusive era range, e.g. 0575:0700 (or one era)")
     target.add_argument("--rounds", help="inclusive round range, e.g. 1001:1004: live files and predictions")

@@ -2,24 +2,10 @@
 
 Parquet under NUMERAI_HOME stays the source of truth for data; this file holds what a person
 wants to query with plain `duckdb` (`duckdb -readonly .numerai/warehouse.duckdb`): how each
-model version trained and scored, and what was uploaded when. Tables, one row meaning:
-
-- `schema_version`: one row, the layout version of this file (1).
-- `model_versions`: one trained ensemble (`model_version`): when, how many folds, on which
-  feature set and held-out test eras (JSON array text), its fold weights (JSON object), the
-  test-era corr of the equal-weight and of the weighted ensemble, free notes.
-- `fold_metrics`: one fold model of a model version (`model_version`, `fold`): best epoch,
-  epochs run, out-of-fold corr mean / sharpe, training speed, device, checkpoint path, weight.
-- `era_scores`: one model's score on one era (`model_version`, `model`, `era`); `model` is
-  'ensemble', 'equal_weight', 'fold_0'.. or 'baseline_lgbm'; `split` is 'oof' (a fold's
-  validation eras), 'test' (the held-out eras) or 'backfill' (an era scored later).
-- `submissions`: the ledger of live uploads, one per (`round`, `model_id`). Status 'uploading'
-  is written BEFORE the upload and 'uploaded' after it, so a row left at 'uploading' tells the
-  next run that a crash fell between the two; 'dry_run' is a file validated but not sent.
-- `rounds`: one tournament round the service saw open: its live era, live rows, and when the
-  service first saw it (`opened_seen_at`).
-
-All TIMESTAMP columns hold UTC (naive, DuckDB's TIMESTAMP). Nothing here takes a secret.
+model version trained and scored, and what was uploaded when. The tables, their columns and what
+a row means are in `numerai_assets.warehouse_schema`; the submissions ledger's methods are in
+`numerai_assets.warehouse_ledger` (a mixin this resource inherits). Everything is importable from
+here, as before the split.
 
 Concurrency: DuckDB lets one process write a file at a time (and no writer while a reader
 holds it), and Dagster's multiprocess executor, the daemon and the CLI are separate processes.
@@ -29,11 +15,9 @@ doubling, at most 2 s a wait, `lock_retries` times) and then raises `WarehouseLo
 naming the file.
 """
 
-import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,128 +25,47 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from numerai_assets.warehouse_ledger import SubmissionLedger
+from numerai_assets.warehouse_schema import (
+    _COLUMNS,
+    _KEYS,
+    _POLARS_TYPES,
+    SCHEMA_VERSION,
+    SPLITS,
+    STATUS_DRY_RUN,
+    STATUS_UPLOADED,
+    STATUS_UPLOADING,
+    WarehouseError,
+    WarehouseLockedError,
+    _cell,
+    _ddl,
+    _now,
+)
+
+__all__ = [
+    "MAX_LOCK_WAIT_S",
+    "SCHEMA_VERSION",
+    "SPLITS",
+    "STATUS_DRY_RUN",
+    "STATUS_UPLOADED",
+    "STATUS_UPLOADING",
+    "SubmissionLedger",
+    "Warehouse",
+    "WarehouseError",
+    "WarehouseLockedError",
+]
+
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
 MAX_LOCK_WAIT_S = 2.0
-SPLITS = ("oof", "test", "backfill")
-STATUS_UPLOADING = "uploading"
-STATUS_UPLOADED = "uploaded"
-STATUS_DRY_RUN = "dry_run"
-
-# table -> column -> DuckDB type, in table order; the first entries of _KEYS are the primary key.
-_COLUMNS: dict[str, dict[str, str]] = {
-    "model_versions": {
-        "model_version": "VARCHAR",
-        "created_at": "TIMESTAMP",
-        "n_folds": "INTEGER",
-        "feature_set": "VARCHAR",
-        "test_eras": "VARCHAR",
-        "weights": "JSON",
-        "equal_weight_corr": "DOUBLE",
-        "ensemble_corr": "DOUBLE",
-        "notes": "VARCHAR",
-    },
-    "fold_metrics": {
-        "model_version": "VARCHAR",
-        "fold": "INTEGER",
-        "best_epoch": "INTEGER",
-        "epochs_run": "INTEGER",
-        "val_corr_mean": "DOUBLE",
-        "val_corr_sharpe": "DOUBLE",
-        "rows_per_s": "DOUBLE",
-        "device": "VARCHAR",
-        "checkpoint": "VARCHAR",
-        "weight": "DOUBLE",
-        "written_at": "TIMESTAMP",
-    },
-    "era_scores": {
-        "model_version": "VARCHAR",
-        "model": "VARCHAR",
-        "era": "VARCHAR",
-        "split": "VARCHAR",
-        "corr": "DOUBLE",
-        "fnc": "DOUBLE",
-        "bmc": "DOUBLE",
-        "mmc": "DOUBLE",
-        "max_feature_exposure": "DOUBLE",
-        "churn_corr": "DOUBLE",
-        "written_at": "TIMESTAMP",
-    },
-    "submissions": {
-        "round": "INTEGER",
-        "model_id": "VARCHAR",
-        "model_name": "VARCHAR",
-        "status": "VARCHAR",
-        "submission_id": "VARCHAR",
-        "file_sha256": "VARCHAR",
-        "rows": "INTEGER",
-        "model_version": "VARCHAR",
-        "path": "VARCHAR",
-        "started_at": "TIMESTAMP",
-        "finished_at": "TIMESTAMP",
-    },
-    "rounds": {
-        "round": "INTEGER",
-        "live_era": "VARCHAR",
-        "live_rows": "INTEGER",
-        "opened_seen_at": "TIMESTAMP",
-    },
-}
-_KEYS: dict[str, tuple[str, ...]] = {
-    "model_versions": ("model_version",),
-    "fold_metrics": ("model_version", "fold"),
-    "era_scores": ("model_version", "model", "era"),
-    "submissions": ("round", "model_id"),
-    "rounds": ("round",),
-}
-_POLARS_TYPES = {
-    "VARCHAR": pl.String,
-    "JSON": pl.String,
-    "INTEGER": pl.Int32,
-    "DOUBLE": pl.Float64,
-    "TIMESTAMP": pl.Datetime("us"),
-}
 _LOCK_MESSAGE = re.compile(r"\block", re.IGNORECASE)  # "Could not set lock", not "block"
-
-
-class WarehouseError(RuntimeError):
-    """The warehouse file could not be read or written (the message names the file)."""
-
-
-class WarehouseLockedError(WarehouseError):
-    """Another process kept the warehouse file locked for longer than the retries allow."""
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _is_lock_error(err: duckdb.Error) -> bool:
     return bool(_LOCK_MESSAGE.search(str(err)))
 
 
-def _ddl(table: str) -> str:
-    columns = ", ".join(f'"{name}" {kind}' for name, kind in _COLUMNS[table].items())
-    keys = ", ".join(f'"{name}"' for name in _KEYS[table])
-    return f"CREATE TABLE IF NOT EXISTS {table} ({columns}, PRIMARY KEY ({keys}))"
-
-
-def _cell(kind: str, value: Any) -> Any:
-    """One value as its column stores it: JSON text for dicts/lists, UTC-naive timestamps."""
-    if kind in ("VARCHAR", "JSON") and isinstance(value, dict | list | tuple):
-        return json.dumps(value)
-    if kind == "TIMESTAMP" and isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
-def _fetch_dicts(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    names = [column[0] for column in con.description]
-    return [dict(zip(names, row, strict=True)) for row in con.fetchall()]
-
-
-class Warehouse(dg.ConfigurableResource):
+class Warehouse(SubmissionLedger, dg.ConfigurableResource):
     """The service's small DuckDB tables (model versions, fold metrics, era scores, the
     submissions ledger, rounds) at `path`, safe to share between processes by taking turns."""
 
@@ -321,112 +224,6 @@ class Warehouse(dg.ConfigurableResource):
             lambda con: self._insert(con, "rounds", frame, ["live_era", "live_rows"]),
         )
 
-    def _write_ledger(self, what: str, row: dict[str, Any]) -> None:
-        """Insert or replace a ledger row, refusing to overwrite a finished upload."""
-        frame = self._frame("submissions", [row], list(_COLUMNS["submissions"]))
-        update = [name for name in _COLUMNS["submissions"] if name not in _KEYS["submissions"]]
-
-        def body(con: duckdb.DuckDBPyConnection) -> None:
-            status = self._status(con, row["round"], row["model_id"])
-            if status == STATUS_UPLOADED:
-                raise WarehouseError(
-                    f"{what}: warehouse {self.path} already records round {row['round']} model "
-                    f"{row['model_id']} as uploaded; forget_submission first to resubmit"
-                )
-            self._insert(con, "submissions", frame, update)
-
-        self._transaction(what, body)
-
-    @staticmethod
-    def _status(con: duckdb.DuckDBPyConnection, round: int, model_id: str) -> str | None:
-        found = con.execute(
-            "SELECT status FROM submissions WHERE round = ? AND model_id = ?", [round, model_id]
-        ).fetchone()
-        return found[0] if found else None
-
-    def record_upload_started(
-        self,
-        round: int,
-        model_id: str,
-        model_name: str,
-        file_sha256: str,
-        rows: int,
-        model_version: str,
-        path: str,
-    ) -> None:
-        """Write status 'uploading' BEFORE the upload, so a crash before the receipt is visible."""
-        self._write_ledger(
-            f"record upload started (round {round}, model {model_name})",
-            {
-                "round": round,
-                "model_id": model_id,
-                "model_name": model_name,
-                "status": STATUS_UPLOADING,
-                "file_sha256": file_sha256,
-                "rows": rows,
-                "model_version": model_version,
-                "path": path,
-                "started_at": _now(),
-            },
-        )
-
-    def record_upload_finished(self, round: int, model_id: str, submission_id: str) -> None:
-        """Mark an 'uploading' row 'uploaded' with the API's submission id."""
-
-        def body(con: duckdb.DuckDBPyConnection) -> None:
-            status = self._status(con, round, model_id)
-            if status != STATUS_UPLOADING:
-                raise WarehouseError(
-                    f"record upload finished: warehouse {self.path} has round {round} model {model_id} "
-                    f"at status {status!r}, expected {STATUS_UPLOADING!r} (call record_upload_started first)"
-                )
-            con.execute(
-                "UPDATE submissions SET status = ?, submission_id = ?, finished_at = ? "
-                "WHERE round = ? AND model_id = ?",
-                [STATUS_UPLOADED, submission_id, _now(), round, model_id],
-            )
-
-        self._transaction(f"record upload finished (round {round}, model {model_id})", body)
-
-    def record_dry_run(
-        self,
-        round: int,
-        model_id: str,
-        model_name: str,
-        file_sha256: str,
-        rows: int,
-        model_version: str,
-        path: str,
-    ) -> None:
-        """Record a validated file that was deliberately not uploaded."""
-        now = _now()
-        self._write_ledger(
-            f"record dry run (round {round}, model {model_name})",
-            {
-                "round": round,
-                "model_id": model_id,
-                "model_name": model_name,
-                "status": STATUS_DRY_RUN,
-                "file_sha256": file_sha256,
-                "rows": rows,
-                "model_version": model_version,
-                "path": path,
-                "started_at": now,
-                "finished_at": now,
-            },
-        )
-
-    def forget_submission(self, round: int, model_id: str) -> bool:
-        """Delete the ledger row (a forced resubmission); True when there was one."""
-
-        def body(con: duckdb.DuckDBPyConnection) -> bool:
-            found = con.execute(
-                "DELETE FROM submissions WHERE round = ? AND model_id = ?", [round, model_id]
-            ).fetchone()
-            return bool(found and found[0])
-
-        return self._transaction(f"forget submission (round {round}, model {model_id})", body)
-
     # ---- reads ----------------------------------------------------------------------------
 
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
@@ -456,23 +253,3 @@ class Warehouse(dg.ConfigurableResource):
             return found[0] if found else None
 
         return self._read("latest model version", body)
-
-    def ledger_entry(self, round: int, model_id: str) -> dict[str, Any] | None:
-        """The ledger row of (round, model_id) as a dict, or None when nothing was recorded."""
-
-        def body(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
-            con.execute("SELECT * FROM submissions WHERE round = ? AND model_id = ?", [round, model_id])
-            rows = _fetch_dicts(con)
-            return rows[0] if rows else None
-
-        return self._read(f"ledger entry (round {round}, model {model_id})", body)
-
-    def last_submission(self) -> dict[str, Any] | None:
-        """The newest ledger row of any status (latest round, then latest start), or None."""
-
-        def body(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
-            con.execute("SELECT * FROM submissions ORDER BY round DESC, started_at DESC NULLS LAST LIMIT 1")
-            rows = _fetch_dicts(con)
-            return rows[0] if rows else None
-
-        return self._read("last submission", body)
