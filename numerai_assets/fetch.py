@@ -54,7 +54,10 @@ def fetch_round(api: NumeraiAPI, version: str, round_number: int, link: Path, lo
 
 
 def live_era_labels(path: Path) -> list[str]:
-    """The era value(s) of a live file. Not guaranteed to be a number ("X" happens): informative only."""
+    """The era value(s) of a live file. Not guaranteed to be a number ("X" happens): informative only,
+    so a live file without the column is not an error here (none: [])."""
+    if schema.ERA not in pl.scan_parquet(path).collect_schema().names():
+        return []
     return (
         pl.scan_parquet(path)
         .select(pl.col(schema.ERA).cast(pl.String).unique())
