@@ -40,7 +40,8 @@ def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
         # set wins. The weekly job uses the defaults of the README.
         os.environ.setdefault("NUMERAI_MAX_EPOCHS", "3")
         Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-        (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").touch()  # the defaults: local storage
+        # Dagster's defaults (local storage), without the telemetry banner.
+        (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         # Imported only now: the code location reads its settings from the environment at import.
         from numerai_assets.definitions import build_definitions
         from numerai_assets.live_runs import status, tick_round_sensor
