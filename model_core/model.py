@@ -55,6 +55,7 @@ class ModelConfig:
     dropout: float = 0.1  # residual / MLP dropout; attention dropout is always 0 (fused SDPA)
     n_outputs: int = 1  # one score per target when > 1
     checkpointing: bool = False  # gradient checkpointing around each cross-sectional block
+    peer_knn: int = 0  # > 0: each stock's input also gets the mean embedding of its k most similar stocks
 
     def __post_init__(self) -> None:
         problems = []
@@ -68,6 +69,8 @@ class ModelConfig:
             problems.append(f"temporal_layers={self.temporal_layers} must be >= 1 when temporal_lags > 0")
         if self.similarity_prior not in SIMILARITY_PRIORS:
             problems.append(f"similarity_prior={self.similarity_prior!r} is not one of {SIMILARITY_PRIORS}")
+        if self.peer_knn < 0:
+            problems.append(f"peer_knn={self.peer_knn} must be >= 0")
         if self.knn < 1:
             problems.append(f"knn={self.knn} must be >= 1")
         for name in ("feature_dropout", "dropout"):
@@ -185,6 +188,8 @@ class EraTransformer(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.temporal = TemporalEncoder(config) if config.temporal_lags > 0 else None
         self.blocks = nn.ModuleList(CrossSectionBlock(config) for _ in range(config.n_layers))
+        # Explicit peers (DESIGN.md section 6): the mean embedding of the k most similar stocks.
+        self.peer_proj = nn.Linear(config.d_model, config.d_model) if config.peer_knn > 0 else None
         self.ln_f = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.n_outputs)
         self.apply(self._init_weights)
@@ -217,10 +222,16 @@ class EraTransformer(nn.Module):
             graph = StockGraph(mask)
         elif graph is None:
             graph = self._stock_graph(features, mask)
+        peers = None
+        if self.peer_proj is not None and cross:
+            with torch.no_grad():
+                peers = nearest_stocks(features, mask, self.config.peer_knn)[:2]  # from the raw features
         if self.training and self.config.feature_dropout > 0:
             dropped = torch.rand(features.shape, device=features.device) < self.config.feature_dropout
             features = features.masked_fill(dropped, schema.MISSING)
         x = self.drop(self.embed(features))  # (E, N, D)
+        if peers is not None:
+            x = x + self.peer_proj(_peer_mean(x, *peers))
         for block in self.blocks:
             if self.config.checkpointing and torch.is_grad_enabled():
                 x = checkpoint(block, x, graph, regime, cross, use_reentrant=False)
@@ -345,3 +356,12 @@ class EraTransformer(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _peer_mean(x: Tensor, neighbours: Tensor, ok: Tensor) -> Tensor:
+    """Mean of each stock's neighbours' rows of x: x (E, N, D), neighbours / ok (E, N, k) -> (E, N, D)."""
+    E, N, D = x.shape
+    k = neighbours.shape[2]
+    gathered = x.gather(1, neighbours.reshape(E, N * k, 1).expand(-1, -1, D)).view(E, N, k, D)
+    weights = ok.to(x.dtype) / ok.sum(-1, keepdim=True).clamp_min(1).to(x.dtype)  # (E, N, k)
+    return (weights.unsqueeze(-1) * gathered).sum(2)

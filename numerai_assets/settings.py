@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     temporal_lags: int = Field(8, ge=0, le=256)
     similarity_prior: Literal["bias", "knn", "none"] = "bias"
     cross_stock: bool = True
+    peer_knn: int = Field(
+        0, ge=0, le=1024, description="> 0: add the mean embedding of the k most similar stocks"
+    )
     feature_dropout: float = Field(0.5, ge=0.0, lt=1.0)
     learning_rate: float = Field(1e-3, gt=0, le=1.0)
     eras_per_batch: int = Field(4, ge=1, le=256)

@@ -19,6 +19,7 @@ class TrainingKnobs(dg.ConfigurableResource):
     temporal_lags: int = 8
     similarity_prior: str = "bias"
     cross_stock: bool = True
+    peer_knn: int = 0
     feature_dropout: float = 0.5
     learning_rate: float = 1e-3
     eras_per_batch: int = 4
@@ -57,6 +58,7 @@ class TrainingKnobs(dg.ConfigurableResource):
             temporal_lags=self.temporal_lags,
             cross_stock=self.cross_stock,
             similarity_prior=self.similarity_prior,
+            peer_knn=self.peer_knn,
             feature_dropout=self.feature_dropout,
         )
 

@@ -19,6 +19,7 @@ MODES = {
     "isab-bias": {"similarity_prior": "bias", "inducing_points": 4},
     "isab-knn": {"similarity_prior": "knn", "inducing_points": 4},
     "isab-none": {"similarity_prior": "none", "inducing_points": 4},
+    "peers": {"similarity_prior": "none", "peer_knn": 4},
 }
 
 
@@ -341,7 +342,7 @@ def _train_on_peer_eras(**overrides) -> tuple[float, float]:
     return corr, peer_corr
 
 
-@pytest.mark.parametrize("mode", ["bias", "knn", "isab-bias"])
+@pytest.mark.parametrize("mode", ["bias", "knn", "isab-bias", "peers"])
 def test_the_prior_finds_the_peers(mode):
     corr, peer_corr = _train_on_peer_eras(**MODES[mode])
     assert corr > 0.2
