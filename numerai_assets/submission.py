@@ -52,6 +52,9 @@ def resolve_model(api: NumeraiAPI, wanted: str | None) -> tuple[str, str]:
     """(name, id) of the model to submit as: NUMERAI_MODEL_NAME, or the account's only model."""
     models = api.models()
     if wanted is not None:
+        # Numerai shows model names in lower case; a name typed as shown elsewhere still matches.
+        by_lower = {name.lower(): name for name in models}
+        wanted = wanted if wanted in models else by_lower.get(wanted.lower(), wanted)
         if wanted not in models:
             raise SubmissionError(
                 f"NUMERAI_MODEL_NAME={wanted!r} is not a model of this account; it has: {sorted(models) or 'none'}"

@@ -272,3 +272,14 @@ def test_a_failed_round_is_retried_while_open_and_lands_once(
     done = tick_round_sensor(defs, instance, cursor=retried.cursor)
     assert done.receipts == [] and "was submitted" in done.skip_message
     assert len(list_submissions(tournament)) == 1
+
+
+def test_the_model_name_is_matched_regardless_of_case_and_unknown_names_are_listed(api, tournament_state):
+    from numerai_assets.submission import SubmissionError, resolve_model
+
+    assert resolve_model(api, MODEL.upper()) == (MODEL, tournament_state.models[MODEL])
+    with pytest.raises(
+        SubmissionError,
+        match=r"'nope' is not a model of this account; it has: \['sim_model', 'sim_model_b'\]",
+    ):
+        resolve_model(api, "nope")
