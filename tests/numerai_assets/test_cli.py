@@ -123,3 +123,57 @@ def test_submit_without_an_open_round_is_a_one_line_error(
         tmp_path,
     )
     assert done.returncode == 2 and "error: no round is open for submissions now" in done.stderr
+
+
+def test_killed_between_upload_and_ledger_then_rerun_does_not_upload_again(
+    tmp_path, trained_home, server, tournament, tournament_state
+):
+    """A real kill: the upload lands, the process dies before its ledger write, the rerun refuses."""
+    import signal
+    import time
+
+    import duckdb
+
+    from tournament_sim.server import FaultConfig, list_submissions
+
+    creds = {
+        "NUMERAI_PUBLIC_ID": tournament_state.public_id,
+        "NUMERAI_SECRET_KEY": tournament_state.secret_key,
+        "NUMERAI_MODEL_NAME": "sim_model",
+    }
+    env = _live_env(tmp_path, trained_home, server, tournament_state, **creds)
+    warehouse = str(trained_home / "warehouse.duckdb")
+    server.set_faults(FaultConfig(delay_s=2.0, fail_paths=("upload",)))  # time to step in mid-upload
+    child = subprocess.Popen([str(BIN / "numerai-pipeline"), "submit"], env=env, cwd=tmp_path)
+    holder = None
+    try:
+        deadline = time.monotonic() + 240
+        while holder is None and time.monotonic() < deadline and child.poll() is None:
+            try:  # hold the warehouse's write lock as soon as the ledger says "uploading"
+                con = duckdb.connect(warehouse)
+                row = con.execute("SELECT status FROM submissions").fetchone()
+                if row == ("uploading",):
+                    holder = con
+                else:
+                    con.close()
+            except duckdb.Error:
+                pass  # the child is writing, or the table does not exist yet
+            time.sleep(0.05)
+        assert holder is not None, "never saw the ledger row at 'uploading'"
+        while not list_submissions(tournament) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(list_submissions(tournament)) == 1  # it landed at Numerai...
+        child.send_signal(signal.SIGKILL)  # ...and the process dies before its ledger write
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        if holder is not None:
+            holder.close()
+    server.set_faults(FaultConfig())
+    rerun = _run([str(BIN / "numerai-pipeline"), "submit"], env, tmp_path)
+    assert rerun.returncode == 2 and "may or may not have reached Numerai" in rerun.stderr
+    assert len(list_submissions(tournament)) == 1
+    forced = _run([str(BIN / "numerai-pipeline"), "submit", "--force"], env, tmp_path)
+    assert forced.returncode == 0 and "uploaded" in forced.stdout
+    assert len(list_submissions(tournament)) == 2  # only because a person said so
