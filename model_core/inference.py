@@ -80,17 +80,19 @@ class Ensemble:
     ) -> list[np.ndarray]:
         """Each fold model's raw scores of one era: features (N, F) int8, context (K, F) or None.
 
-        The era's stock graph is built once and shared by the models whose graph it is.
+        The era is copied into one batch for all the models, and its stock graph is built once
+        and shared by the models whose graph it is.
         """
+        batch = _era_batch(self.models, features, context, self.device)
         graphs: dict[tuple, object] = {}
         out = []
         for model in self.models:
-            if model.graph_key not in graphs:
-                batch = live_batch(features, None).to(self.device)
-                graphs[model.graph_key] = model.stock_graph(batch.features, batch.mask)
-            out.append(
-                predict_era(model, features, context, self.device, cross_stock, graphs[model.graph_key])
-            )
+            graph = None
+            if (model.config.cross_stock if cross_stock is None else cross_stock) and model.config.n_layers:
+                if model.graph_key not in graphs:
+                    graphs[model.graph_key] = model.stock_graph(batch.features, batch.mask)
+                graph = graphs[model.graph_key]
+            out.append(_scores(model, batch, cross_stock, graph))
         return out
 
     def predict(
@@ -116,13 +118,23 @@ def predict_era(
     encoder, and is ignored when it has none. graph: `model.stock_graph` of these features, when
     another model of the ensemble already built it.
     """
+    return _scores(model, _era_batch([model], features, context, device), cross_stock, graph)
+
+
+def _era_batch(models: Sequence[EraTransformer], features: np.ndarray, context: np.ndarray | None, device):
+    """One era as a batch of one, with the context when any of `models` reads it."""
     if features.shape[0] == 0:
         raise ValueError("cannot predict an era with no rows")
-    if model.config.temporal_lags == 0:
+    lags = max(m.config.temporal_lags for m in models)
+    if lags == 0:
         context = None
     elif context is None:
-        raise ValueError(f"this model reads {model.config.temporal_lags} lags of context; none given")
-    batch = live_batch(features, context).to(device)
+        raise ValueError(f"this model reads {lags} lags of context; none given")
+    return live_batch(features, context).to(device)
+
+
+def _scores(model: EraTransformer, batch, cross_stock: bool | None, graph) -> np.ndarray:
+    """A model without a temporal encoder ignores the batch's context."""
     model.eval()
     scores = model(
         batch.features, batch.mask, batch.context, cross_stock=cross_stock, graph=graph

@@ -26,14 +26,7 @@ def select_eras(registered: Sequence[str], spec: str) -> list[str]:
     Every era number of the range must be registered as a `numerai_era` partition; otherwise a
     ValueError names the ones that are not.
     """
-    first, _, last = spec.partition(":")
-    first, last = first.strip(), (last.strip() if last else first.strip())
-    for label in (first, last):
-        if not label.isdigit():
-            raise ValueError(f"--eras {spec!r}: {label!r} is not an era number (e.g. --eras 0575:0700)")
-    lo, hi = int(first), int(last)
-    if lo > hi:
-        raise ValueError(f"--eras {spec!r}: the range is empty ({first} comes after {last})")
+    first, last, lo, hi = _parse_range(spec, "--eras", "an era number", "0575:0700")
     if not registered:
         raise ValueError(
             f"no {ERA_PARTITIONS} partitions are registered in this Dagster instance: "
@@ -53,15 +46,21 @@ def select_eras(registered: Sequence[str], spec: str) -> list[str]:
 
 def select_rounds(spec: str) -> list[str]:
     """Round numbers of `spec` ("1001:1004", inclusive, or one round "1001") as partition keys."""
+    _, _, lo, hi = _parse_range(spec, "--rounds", "a round number", "1001:1004")
+    return [str(n) for n in range(lo, hi + 1)]
+
+
+def _parse_range(spec: str, flag: str, noun: str, example: str) -> tuple[str, str, int, int]:
+    """ "A:B" (inclusive) or "A" -> (first label, last label, first number, last number)."""
     first, _, last = spec.partition(":")
     first, last = first.strip(), (last.strip() if last else first.strip())
     for label in (first, last):
         if not label.isdigit():
-            raise ValueError(f"--rounds {spec!r}: {label!r} is not a round number (e.g. --rounds 1001:1004)")
+            raise ValueError(f"{flag} {spec!r}: {label!r} is not {noun} (e.g. {flag} {example})")
     lo, hi = int(first), int(last)
     if lo > hi:
-        raise ValueError(f"--rounds {spec!r}: the range is empty ({first} comes after {last})")
-    return [str(n) for n in range(lo, hi + 1)]
+        raise ValueError(f"{flag} {spec!r}: the range is empty ({first} comes after {last})")
+    return first, last, lo, hi
 
 
 def _number_ranges(numbers: Sequence[int], width: int) -> str:

@@ -71,19 +71,10 @@ class SubmissionLedger:
         path: str,
     ) -> None:
         """Write status 'uploading' BEFORE the upload, so a crash before the receipt is visible."""
+        row = _file_row(round, model_id, model_name, file_sha256, rows, model_version, path)
         self._write_ledger(
             f"record upload started (round {round}, model {model_name})",
-            {
-                "round": round,
-                "model_id": model_id,
-                "model_name": model_name,
-                "status": STATUS_UPLOADING,
-                "file_sha256": file_sha256,
-                "rows": rows,
-                "model_version": model_version,
-                "path": path,
-                "started_at": _now(),
-            },
+            {**row, "status": STATUS_UPLOADING, "started_at": _now()},
         )
 
     def record_upload_finished(self, round: int, model_id: str, submission_id: str) -> None:
@@ -116,20 +107,10 @@ class SubmissionLedger:
     ) -> None:
         """Record a validated file that was deliberately not uploaded."""
         now = _now()
+        row = _file_row(round, model_id, model_name, file_sha256, rows, model_version, path)
         self._write_ledger(
             f"record dry run (round {round}, model {model_name})",
-            {
-                "round": round,
-                "model_id": model_id,
-                "model_name": model_name,
-                "status": STATUS_DRY_RUN,
-                "file_sha256": file_sha256,
-                "rows": rows,
-                "model_version": model_version,
-                "path": path,
-                "started_at": now,
-                "finished_at": now,
-            },
+            {**row, "status": STATUS_DRY_RUN, "started_at": now, "finished_at": now},
         )
 
     def forget_submission(self, round: int, model_id: str) -> bool:
@@ -164,3 +145,18 @@ class SubmissionLedger:
             return rows[0] if rows else None
 
         return self._read("last submission", body)
+
+
+def _file_row(
+    round: int, model_id: str, model_name: str, file_sha256: str, rows: int, model_version: str, path: str
+) -> dict[str, Any]:
+    """The ledger columns that describe the submitted file (the same for an upload and a dry run)."""
+    return {
+        "round": round,
+        "model_id": model_id,
+        "model_name": model_name,
+        "file_sha256": file_sha256,
+        "rows": rows,
+        "model_version": model_version,
+        "path": path,
+    }

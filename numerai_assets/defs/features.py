@@ -8,10 +8,10 @@ from model_core.atomic import atomic_path
 from model_core.clean import CleanConfig, build_era_store
 from model_core.era_store import EraStore
 from model_core.feature_returns import compute_feature_returns, summarise_feature_returns
+from model_core.report import markdown_table
 from numerai_assets.defs.ingest import raw_dataset
 from numerai_assets.defs.partitions import add_missing_partitions, era_partitions
 from numerai_assets.defs.resources import NumeraiHome
-from numerai_assets.metadata import markdown_table
 
 
 @dg.asset(group_name="features", deps=[raw_dataset], kinds={"numpy"})
@@ -64,7 +64,7 @@ def feature_returns(context: dg.AssetExecutionContext, numerai_home: NumeraiHome
             "eras": returns.height,
             "features": values.width,
             "mean_abs_corr": float(np.nanmean(np.abs(values.to_numpy()))) if values.height else 0.0,
-            "top_features": dg.MetadataValue.md(markdown_table(top)),
+            "top_features": dg.MetadataValue.md(markdown_table(top.columns, top.rows())),
             "store": str(store.path),
             "path": dg.MetadataValue.path(str(path)),
         }
