@@ -18,8 +18,10 @@ def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
     workdir = Path(workdir).resolve()
     sim_dir = workdir / "sim"
     started = time.perf_counter()
-    # Regenerated every time (seconds at demo scale): the round it opens is open for the next hour.
-    shutil.rmtree(sim_dir, ignore_errors=True)
+    # Everything afresh every time (seconds at demo scale): the rounds it opens are open for the
+    # next hour, and a ledger left by an earlier demo would hold rounds this new stand-in never saw.
+    for stale in (sim_dir, workdir / "home", workdir / "dagster"):
+        shutil.rmtree(stale, ignore_errors=True)
     print(f"[demo] generating the {scale!r} simulated tournament in {sim_dir} (seed {seed})", flush=True)
     generate_tournament(sim_dir, scale, seed, progress=lambda m: print(f"[sim] {m}", flush=True))
     state = load_state(sim_dir)
