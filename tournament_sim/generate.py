@@ -105,6 +105,9 @@ SCALES: dict[str, Scale] = {
     "tiny": Scale(40, 10, 20, 60, 20, 4, (80, 120), n_rounds=3, row_group_eras=10),
     # A few minutes of a small transformer on 2 CPU cores, for the Dagster demo.
     "demo": Scale(120, 20, 60, 200, 60, 4, (400, 600), n_rounds=4, row_group_eras=20),
+    # The walk-forward replay benchmark (bench/replay.py): Numerai's era size, a few minutes to
+    # generate; 146 resolved validation eras leave ~100 served after the 40 held out.
+    "eval": Scale(320, 32, 110, 300, 150, 4, (2000, 2400), n_rounds=1, row_group_eras=20),
     # The shape of the real v5.2: train ~2.74M rows, validation ~3.9M.
     "full": Scale(
         2748, 42, 780, 574, 624, 4, (4200, 5300), n_rounds=4, row_group_eras=20,
