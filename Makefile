@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo dev test test-postgres lint format bench bench-ingest bench-train bench-quality bench-live bench-backfill clean
+.PHONY: setup demo dev test test-postgres lint format bench bench-ingest bench-train bench-quality bench-live bench-backfill bench-replay clean
 
 # Exact pins from constraints.txt; torch==2.13.0 is the CPU build on these machines.
 $(STAMP): pyproject.toml constraints.txt
@@ -56,6 +56,11 @@ bench-live: $(STAMP)
 
 bench-backfill: $(STAMP)
 	$(BIN)/python bench/backfill.py
+
+# Walk-forward replay: the service (train, then submit per round through `sim serve`) against the
+# example LightGBM on the same held-out eras of the `eval` tournament, two seeds (hours on 2 cores).
+bench-replay: $(STAMP)
+	$(BIN)/python bench/replay.py
 
 clean:
 	rm -rf .numerai-demo .pytest_cache
