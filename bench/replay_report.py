@@ -89,7 +89,7 @@ def seed_table(result: SeedResult) -> list[str]:
                 fmt(s.sharpe, 2),
                 fmt(s.max_drawdown),
                 fmt(float(np.mean(m.bmc))),
-                fmt(s.mean / ref_mean, 2) if ref and m is not ref else "-",
+                fmt(s.mean / ref_mean, 2) if ref and m is not ref and ref_mean > 0 else "-",
                 diff,
                 verdict,
                 seconds(m.fit_s),
