@@ -18,8 +18,10 @@ import numpy as np
 import torch
 
 from model_core.atomic import write_text_atomic
+from model_core.baseline import load_lgbm, predict_lgbm
 from model_core.batches import live_batch
-from model_core.ensemble import blend
+from model_core.candidates import CANDIDATES, LGBM, TRANSFORMER, blend_era
+from model_core.ensemble import blend, equal_weights, rank_within_era
 from model_core.model import EraTransformer
 from model_core.train import CPU, load_trained
 
@@ -40,6 +42,13 @@ class EnsembleSpec:
     previous_version: str | None = None
     created_at: str = ""
     oof: dict = dataclasses.field(default_factory=dict)  # per fold: mean / sharpe of its validation CORR
+    # What predicts live (DESIGN.md section 6, "Selection and refit"): the chosen candidate, made
+    # of models refit on every resolved era. Empty / None: the fold models predict live.
+    candidate: str = TRANSFORMER  # transformer | lgbm | blend
+    live_checkpoints: list[str] = dataclasses.field(default_factory=list)  # refits, equal weights
+    lgbm_model: str | None = None  # LightGBM text model file in the version's folder
+    blend_weight: float = 1.0  # weight of the transformer in the blend
+    choice: dict = dataclasses.field(default_factory=dict)  # model_core.candidates.Choice.to_dict()
 
     def save(self, folder: Path) -> Path:
         path = Path(folder) / ENSEMBLE_FILE
@@ -55,20 +64,39 @@ class EnsembleSpec:
 
 
 class Ensemble:
-    """The fold models of one model version, loaded once, and their blend weights."""
+    """The models of one model version, loaded once, and how they are blended.
 
-    def __init__(self, folder: Path, device: torch.device = CPU):
+    members "live": what is submitted, the chosen candidate made of the refit models (the fold
+    models when the version has no refits). members "folds": the transformer fold models with
+    their fitted weights, the cross-validated models whose test-block figures are reported.
+    """
+
+    def __init__(self, folder: Path, device: torch.device = CPU, members: str = "live"):
         spec = EnsembleSpec.load(folder)
         if len(spec.checkpoints) != len(spec.weights):
             raise ValueError(
                 f"ensemble {spec.model_version}: {len(spec.checkpoints)} checkpoints but "
                 f"{len(spec.weights)} weights"
             )
+        if members not in ("live", "folds"):
+            raise ValueError(f"members {members!r}: expected 'live' or 'folds'")
+        if spec.candidate not in CANDIDATES:
+            raise ValueError(f"ensemble {spec.model_version}: unknown candidate {spec.candidate!r}")
         self.spec, self.device = spec, device
         self.folder = Path(folder)
-        self.models: list[EraTransformer] = [
-            load_trained(self.folder / c, device)[0] for c in spec.checkpoints
-        ]
+        live = members == "live" and bool(spec.live_checkpoints or spec.lgbm_model)
+        self.candidate = spec.candidate if live else TRANSFORMER
+        names, self.weights = spec.checkpoints, list(spec.weights)
+        if live and spec.live_checkpoints:
+            names, self.weights = spec.live_checkpoints, list(equal_weights(len(spec.live_checkpoints)))
+        self.models: list[EraTransformer] = []
+        if self.candidate != LGBM:
+            self.models = [load_trained(self.folder / c, device)[0] for c in names]
+        self.lgbm = None
+        if self.candidate != TRANSFORMER:
+            if not spec.lgbm_model:
+                raise ValueError(f"ensemble {spec.model_version}: candidate {spec.candidate} has no LightGBM")
+            self.lgbm = load_lgbm(self.folder / spec.lgbm_model)
 
     @property
     def model_version(self) -> str:
@@ -98,9 +126,15 @@ class Ensemble:
     def predict(
         self, features: np.ndarray, context: np.ndarray | None, weights: Sequence[float] | None = None
     ) -> np.ndarray:
-        """The ensemble's predictions of one era, in (0, 1]: weighted mean of within-era ranks."""
+        """The ensemble's predictions of one era, in (0, 1]: weighted mean of within-era ranks
+        (weights: of the transformer members, default the version's), then the candidate's blend."""
+        if self.candidate == LGBM:
+            return rank_within_era(predict_lgbm(self.lgbm, features))
         members = self.predict_members(features, context)
-        return blend(members, self.spec.weights if weights is None else weights)
+        transformer = blend(members, self.weights if weights is None else weights)
+        if self.candidate == TRANSFORMER:
+            return transformer
+        return blend_era(transformer, predict_lgbm(self.lgbm, features), self.spec.blend_weight)
 
 
 @torch.no_grad()

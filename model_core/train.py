@@ -20,6 +20,7 @@ import torch
 
 from model_core.atomic import atomic_path
 from model_core.batches import EraBatches
+from model_core.knobs import default
 from model_core.losses import make_loss
 from model_core.metrics import era_numerai_corr, summarise_corrs
 from model_core.model import EraTransformer, ModelConfig
@@ -30,19 +31,25 @@ CPU = torch.device("cpu")
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    max_epochs: int = 8
-    learning_rate: float = 1e-3
+    max_epochs: int = default("max_epochs")
+    learning_rate: float = default("learning_rate")
     weight_decay: float = 0.05
-    loss: str = "pearson"
-    patience: int = 2  # epochs without a better validation CORR before stopping
+    loss: str = default("loss")
+    patience: int = default("patience")  # epochs without a better validation CORR before stopping
+    # The learning rate warms up linearly over the first epoch, then decays by `lr_decay` per
+    # epoch. The schedule depends on the epoch only (never on max_epochs), so a refit run for
+    # the epoch count the folds chose follows exactly the path the folds took.
+    lr_decay: float = 0.85
     grad_clip: float = 1.0
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 needs CUDA)
-    gradient_checkpointing: bool = False
-    seed: int = 0
+    precision: str = default("precision")  # fp32 | bf16 | fp16 (fp16 needs CUDA)
+    gradient_checkpointing: bool = default("gradient_checkpointing")
+    seed: int = default("seed")
 
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"precision {self.precision!r}: expected fp32, bf16 or fp16")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ValueError(f"lr_decay {self.lr_decay}: expected 0 < lr_decay <= 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,24 +89,27 @@ def train_fold(
     model_config: ModelConfig,
     config: TrainConfig,
     train_batches: EraBatches,
-    val_batches: EraBatches,
+    val_batches: EraBatches | None,
     checkpoint: Path,
     device: torch.device = CPU,
     progress: Callable[[EpochReport], None] | None = None,
 ) -> TrainResult:
-    """Train until max_epochs or early stopping; resumes from `checkpoint` when it exists."""
+    """Train until max_epochs or early stopping; resumes from `checkpoint` when it exists.
+
+    val_batches None is a refit: no early stopping, exactly max_epochs epochs (the count the
+    folds chose), and the last epoch's weights are the model's.
+    """
     if config.precision == "fp16" and device.type != "cuda":
         raise ValueError("precision fp16 needs a CUDA device; use bf16 on CPU")
     torch.manual_seed(config.seed)
     model = EraTransformer(dataclasses.replace(model_config, checkpointing=config.gradient_checkpointing)).to(
         device
     )
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.learning_rate)
     scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
     loss_fn = make_loss(config.loss)
     state = _resume(checkpoint, model, optimizer, model_config, config)
+    steps_per_epoch = max(1, len(train_batches))
 
     while state["epoch"] < config.max_epochs and state["bad_epochs"] < config.patience:
         epoch = state["epoch"]
@@ -108,7 +118,9 @@ def train_fold(
         started = time.perf_counter()
         model.train()
         losses = []
-        for batch in train_batches:
+        for step, batch in enumerate(train_batches):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, epoch, step / steps_per_epoch)
             batch = batch.to(device)
             with _autocast(device, config.precision):
                 scores = model(batch.features, batch.mask, batch.context)  # (E, N, O)
@@ -121,9 +133,12 @@ def train_fold(
             scaler.update()
             losses.append(float(loss.detach()))
         seconds = time.perf_counter() - started
-        corrs = evaluate(model, val_batches, device, config.precision)
-        summary = summarise_corrs(corrs)
-        improved = summary["mean"] > state["best_val_corr"] or state["best_epoch"] == 0
+        if val_batches is None:  # a refit: every epoch is the best so far, the last one is kept
+            summary = {"mean": float("nan"), "sharpe": float("nan")}
+            improved = True
+        else:
+            summary = summarise_corrs(evaluate(model, val_batches, device, config.precision))
+            improved = summary["mean"] > state["best_val_corr"] or state["best_epoch"] == 0
         if improved:
             state.update(best_val_corr=summary["mean"], best_epoch=epoch + 1, bad_epochs=0)
             state["best_model"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -153,6 +168,23 @@ def train_fold(
         checkpoint=Path(checkpoint),
         device=str(device),
     )
+
+
+def learning_rate(config: TrainConfig, epoch: int, progress: float) -> float:
+    """The rate at `progress` (0..1) through 0-based `epoch`: linear warm-up during the first
+    epoch (a cold AdamW step on a fresh embedding is the largest it ever takes), then
+    `lr_decay` per epoch. A function of the epoch alone, so fold runs and refits agree."""
+    if epoch == 0:
+        return config.learning_rate * max(0.05, progress)
+    return config.learning_rate * config.lr_decay**epoch
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on matrices and embedding tables only: decaying LayerNorm gains, biases and
+    the similarity prior's scales pulls them to 0, which is no regularisation but a bias."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    keep = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": keep, "weight_decay": 0.0}]
 
 
 @torch.no_grad()

@@ -91,3 +91,53 @@ def test_a_model_with_a_temporal_encoder_needs_its_context(ensemble_dir):
 def test_a_folder_without_an_ensemble_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="materialise ensemble_weights"):
         EnsembleSpec.load(tmp_path)
+
+
+def _live_version(folder, candidate, weight=0.7):
+    """Refits (two new checkpoints) and a LightGBM on random data, with `candidate` chosen."""
+    import lightgbm as lgb
+
+    from model_core.baseline import save_lgbm
+
+    base = ModelConfig(n_features=N_FEATURES, d_model=16, n_heads=2, n_layers=1, temporal_lags=LAGS)
+    refits = [_save(folder, f"refit_{s}.pt", base, seed=10 + s) for s in range(2)]
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 5, size=(300, N_FEATURES)).astype(np.float32)
+    booster = lgb.train(
+        {"objective": "regression", "verbosity": -1, "num_threads": 1},
+        lgb.Dataset(x, label=x[:, 0] - x[:, 1] + rng.normal(0, 1, 300)),
+        num_boost_round=5,
+    )
+    save_lgbm(booster, folder / "lgbm.txt")
+    spec = EnsembleSpec.load(folder)
+    spec = dataclasses.replace(
+        spec, candidate=candidate, live_checkpoints=["refit_0.pt", "refit_1.pt"], lgbm_model="lgbm.txt"
+    )
+    spec = dataclasses.replace(spec, blend_weight=weight)
+    spec.save(folder)
+    return refits, booster
+
+
+@pytest.mark.parametrize("candidate", ["transformer", "lgbm", "blend"])
+def test_live_members_are_the_chosen_candidate_of_the_refits(ensemble_dir, candidate):
+    from model_core.candidates import blend_era
+    from model_core.ensemble import rank_within_era
+
+    folder, folds = ensemble_dir
+    refits, booster = _live_version(folder, candidate)
+    features, context = _era(2)
+    refit_rank = blend([predict_era(m, features, context) for m in refits], [0.5, 0.5])
+    lgbm = booster.predict(np.where(features < 0, 2, features).astype(np.float32))
+    expected = {
+        "transformer": refit_rank,
+        "lgbm": rank_within_era(lgbm),
+        "blend": blend_era(refit_rank, lgbm, 0.7),
+    }[candidate]
+    np.testing.assert_allclose(Ensemble(folder).predict(features, context), expected, atol=1e-6)
+    # The cross-validated fold models stay what the diagnostics score.
+    cv = Ensemble(folder, members="folds")
+    np.testing.assert_allclose(
+        cv.predict(features, context),
+        blend([predict_era(m, features, context) for m in folds], [0.5, 0.3, 0.2]),
+        atol=1e-6,
+    )
