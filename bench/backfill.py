@@ -12,7 +12,7 @@ saves one (fold checkpoints, ensemble.json, the `current` link). Inference costs
 the weights, so training them would only cost time.
 
 Each row runs one backfill run of n eras in its own child process, through the glue the
-`era_predictions` / `era_scores` step calls (numerai_assets.era_backfill.backfill_eras): the
+`era_predictions` / `era_scores` step calls (numerai_assets.backfill.eras.backfill_eras): the
 ensemble, store, context and references loaded once, then every era predicted (file written) and
 scored (CORR, BMC, MMC, max feature exposure). A last row runs the real Dagster step (a ranged
 run through `dagster.materialize`, warehouse upserts, per-era materialisations, plots) for
@@ -53,8 +53,8 @@ def child_glue(params: dict) -> dict:
     # Imported before the clock starts: a backfill run's cost is not the interpreter's imports.
     for module in ("model_core.inference", "model_core.diagnostics"):
         importlib.import_module(module)
-    from numerai_assets.era_backfill import backfill_eras
-    from numerai_assets.home import HomeLayout
+    from numerai_assets.backfill.eras import backfill_eras
+    from numerai_assets.shared.home import HomeLayout
 
     layout = HomeLayout(Path(params["home"]))
     started = time.perf_counter()
@@ -86,10 +86,10 @@ def child_glue(params: dict) -> dict:
 def child_dagster(params: dict) -> dict:
     """One ranged run of the real step, through dagster.materialize (warehouse, events, plots)."""
     import dagster as dg
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from numerai_assets.definitions import build_definitions
-    from numerai_assets.settings import load_settings
+    from numerai_assets.shared import dagster_private as private
+    from numerai_assets.shared.settings import load_settings
 
     eras = params["eras"]
     settings = load_settings(home=Path(params["home"]), executor="in_process", feature_set="all")
@@ -102,7 +102,10 @@ def child_dagster(params: dict) -> dict:
             resources=defs.resources,
             instance=instance,
             selection=["era_predictions", "era_scores"],
-            tags={ASSET_PARTITION_RANGE_START_TAG: eras[0], ASSET_PARTITION_RANGE_END_TAG: eras[-1]},
+            tags={
+                private.ASSET_PARTITION_RANGE_START_TAG: eras[0],
+                private.ASSET_PARTITION_RANGE_END_TAG: eras[-1],
+            },
         )
         total = time.perf_counter() - started
         events = result.asset_materializations_for_node("era_predictions_and_scores")

@@ -34,8 +34,8 @@ def build_home(home: Path, n_eras: int, stocks: int, features: int, seed: int) -
     from model_core.inference import EnsembleSpec
     from model_core.model import EraTransformer, ModelConfig
     from model_core.train import CHECKPOINT_FORMAT
-    from numerai_assets.home import HomeLayout
-    from numerai_assets.model_versions import promote
+    from numerai_assets.shared.home import HomeLayout
+    from numerai_assets.shared.model_versions import promote
 
     layout = HomeLayout(home)
     rng = np.random.default_rng(seed)

@@ -76,7 +76,7 @@ def report(args: argparse.Namespace, results: list[dict], quiet: str, setup_s: f
             "",
             *markdown_table(header, rows),
             "",
-            "glue = one backfill run in its own process through `numerai_assets.era_backfill."
+            "glue = one backfill run in its own process through `numerai_assets.backfill.eras."
             "backfill_eras`, what the era_predictions / era_scores step calls: the ensemble, era store, "
             "temporal context and references loaded once (model load), then each era predicted (file "
             "written) and scored. per era = (total - model load) / eras. first era = the first era's "

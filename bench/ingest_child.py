@@ -75,10 +75,9 @@ def child_ingest(params: dict) -> dict:
     """raw_dataset -> clean_eras -> feature_returns through dagster, as the service runs them."""
     import dagster as dg
 
-    from numerai_assets.defs.features import clean_eras, feature_returns
-    from numerai_assets.defs.ingest import raw_dataset
-    from numerai_assets.defs.resources import NumeraiHome
-    from numerai_assets.numerai_api import NumeraiAPI
+    from numerai_assets.ingest.assets import clean_eras, feature_returns, raw_dataset
+    from numerai_assets.shared.numerai_api import NumeraiAPI
+    from numerai_assets.shared.resources import NumeraiHome
 
     resources = {
         "numerai": NumeraiAPI(

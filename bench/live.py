@@ -54,7 +54,7 @@ def run_step_times(instance, round_number: int) -> tuple[float, float, dict[str,
 
 def timed_round(defs, instance, sim: Path, cursor: str | None, open_round) -> dict:
     """Open a round, tick the sensor as the daemon would, stop the clock when the upload is recorded."""
-    from numerai_assets.live_runs import tick_round_sensor
+    from numerai_assets.cli.live_runs import tick_round_sensor
     from tournament_sim.server import list_submissions
 
     before, wall0, t0 = len(list_submissions(sim)), time.time(), time.perf_counter()
@@ -99,15 +99,19 @@ def bench_demo(args: argparse.Namespace, work: Path) -> dict:
             os.environ.update(NUMERAI_N_FOLDS="2", NUMERAI_TEST_ERAS="8", NUMERAI_MIN_TRAIN_ERAS="12")
         import dagster as dg  # the code location reads its settings at import: after the environment
 
+        from numerai_assets.cli.runs import materialize_selection
         from numerai_assets.definitions import build_definitions
-        from numerai_assets.defs.jobs import training_selection
-        from numerai_assets.runs import materialize_selection
-        from numerai_assets.settings import load_settings
+        from numerai_assets.shared.settings import load_settings
+        from numerai_assets.training.jobs import training_selection
 
         settings = load_settings()
         defs = build_definitions(settings)
         # the live path needs the store, the feature returns and models/current, not diagnostics
-        selection = [a for a in training_selection(settings.n_folds, False) if a != "validation_diagnostics"]
+        selection = [
+            a
+            for a in training_selection(settings.n_folds, False, settings.refit_seeds)
+            if a != "validation_diagnostics"
+        ]
         with dg.instance_for_test() as instance:
             print(f"[bench] training {settings.n_folds} folds x 1 epoch ({args.scale})", flush=True)
             started = time.perf_counter()

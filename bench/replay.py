@@ -41,6 +41,8 @@ from replay_report import REFERENCE, SERVICE, ModelScores, SeedResult, report
 from replay_scoring import era_scores
 from replay_service import run_service
 
+from model_core.knobs import default
+
 MODELS = ("lgbm-all", "lgbm-medium", "lgbm-deep", "ridge")
 DEFAULT_DEEP_TREES = 1500  # eval scale, 2 shared cores: 1,500 at lr 0.02 took 6 min; 30,000 at lr 0.001 ~2 h
 
@@ -126,7 +128,7 @@ def run_seed(args: argparse.Namespace, seed: int, work: Path) -> tuple[SeedResul
         ran = run_service(replay_dir, manifest, seed_dir / "service", args.env, drop)
         service = {k: v for k, v in dataclasses.asdict(ran).items() if k != "predictions"}
         timing = {"fit_s": ran.train_s, "predict_s": sum(ran.submit_s.values())}
-        feature_set = args.env.get("NUMERAI_FEATURE_SET", "medium (default)")
+        feature_set = args.env.get("NUMERAI_FEATURE_SET", f"{default('feature_set')} (default)")
         models.append(score_model(SERVICE, feature_set, ran.predictions, answers, bench, rounds, **timing))
     served = load_served(replay_dir, manifest)
     sets = feature_sets(replay_dir)

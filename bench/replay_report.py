@@ -124,9 +124,15 @@ def service_lines(result: SeedResult) -> list[str]:
     submits = list(service["submit_s"].values())
     ensemble = service["test_block"].get("ensemble", {})
     lgbm = service["test_block"].get("baseline_lgbm", {})
+    chosen = [(n, r) for n, r in service.get("candidates", {}).items() if r.get("chosen") == 1.0]
     printed = (
-        f"ensemble CORR {fmt(ensemble.get('corr mean'))}"
+        f"transformer ensemble CORR {fmt(ensemble.get('corr mean'))}"
         + (f", its LightGBM {fmt(lgbm.get('corr mean'))}" if lgbm else "")
+        + (
+            f"; the chosen candidate ({chosen[0][0]}) {fmt(chosen[0][1].get('test corr'))}"
+            if chosen
+            else "; no candidate table printed"
+        )
         if service["test_eras"]
         else "NOT FOUND in the output of `train` (no `== held-out test eras ... ==` table)"
     )

@@ -32,6 +32,7 @@ from tournament_sim.layout import load_state
 from tournament_sim.replay import ReplayManifest
 
 TEST_BLOCK_HEADING = re.compile(r"^== held-out test eras (?P<eras>.+) ==\s*$")
+CANDIDATES_HEADING = re.compile(r"^== candidates, chosen by (?P<metric>.+) ==\s*$")
 DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 SERVER_START_S = 60.0
 
@@ -53,6 +54,7 @@ class ServiceRun:
     predictions: dict[int, pd.Series]  # round -> uploaded prediction per id
     test_eras: str | None  # as printed by `train`, e.g. "0311..0362 (52)"
     test_block: dict[str, dict[str, float]]  # model row -> column -> value, as printed
+    candidates: dict[str, dict[str, float]]  # candidate -> oof/test corr and sharpe, as printed
 
 
 def free_port() -> int:
@@ -150,10 +152,14 @@ def run_service(
         env = service_env(replay_dir, service_dir, url, extra, drop)
         print(f"[replay] service: train ({url}, NUMERAI_HOME={env['NUMERAI_HOME']})", flush=True)
         train_s = run_cli(["train"], env, service_dir, service_dir / "train.log")
-        test_eras, test_block = parse_test_block((service_dir / "train.log").read_text())
+        printed = (service_dir / "train.log").read_text()
+        test_eras, test_block = parse_test_block(printed)
+        candidates = parse_candidates(printed)
         corr = test_block.get("ensemble", {}).get("corr mean", math.nan)
+        chosen = next((name for name, row in candidates.items() if row.get("chosen") == 1.0), "?")
         print(
-            f"[replay] service: trained in {train_s:.0f} s; test block {test_eras}: CORR {corr:.4f}",
+            f"[replay] service: trained in {train_s:.0f} s; test block {test_eras}: transformer ensemble "
+            f"CORR {corr:.4f}; chosen candidate {chosen}",
             flush=True,
         )
         submit_s, advance_s = {}, 0.0
@@ -172,6 +178,7 @@ def run_service(
         predictions=uploaded_predictions(replay_dir, rounds, env["NUMERAI_MODEL_NAME"]),
         test_eras=test_eras,
         test_block=test_block,
+        candidates=candidates,
     )
 
 
@@ -197,9 +204,19 @@ def uploaded_predictions(replay_dir: Path, rounds: list[int], model_name: str) -
 def parse_test_block(text: str) -> tuple[str | None, dict[str, dict[str, float]]]:
     """The table after `== held-out test eras ... ==` in the train command's output:
     (the eras as printed, {model: {column: value}}); (None, {}) when it is not there."""
+    return parse_table(text, TEST_BLOCK_HEADING, "eras")
+
+
+def parse_candidates(text: str) -> dict[str, dict[str, float]]:
+    """The table after `== candidates, chosen by ... ==`: {candidate: {column: value}}, where
+    `chosen` is 1.0 for the chosen one (NaN for the others)."""
+    return parse_table(text, CANDIDATES_HEADING, "metric")[1]
+
+
+def parse_table(text: str, heading: re.Pattern, group: str) -> tuple[str | None, dict[str, dict[str, float]]]:
     lines = text.splitlines()
     for k, line in enumerate(lines):
-        match = TEST_BLOCK_HEADING.match(line.strip())
+        match = heading.match(line.strip())
         if not match:
             continue
         table = []
@@ -210,13 +227,15 @@ def parse_test_block(text: str) -> tuple[str | None, dict[str, dict[str, float]]
         if len(table) < 3:
             break
         header, rows = table[0], table[2:]  # table[1] is the --- separator
-        return match["eras"], {
+        return match[group], {
             row[0]: dict(zip(header[1:], map(_number, row[1:]), strict=False)) for row in rows
         }
     return None, {}
 
 
 def _number(cell: str) -> float:
+    if cell == "yes":
+        return 1.0
     try:
         return float(cell)
     except ValueError:

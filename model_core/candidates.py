@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from model_core.atomic import atomic_path
 from model_core.ensemble import rank_within_era
 from model_core.metrics import era_numerai_corr, summarise_corrs
 
@@ -140,3 +141,14 @@ def choose_candidate(
         blend_weight=float(blend_weight),
         oof=oof,
     )
+
+
+def save_era_predictions(path, predictions: EraPredictions) -> None:
+    """era -> (N,) arrays as one .npz (numpy's own format, no pickle), written atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **{f"era_{era}": np.asarray(p, dtype=np.float64) for era, p in predictions.items()})
+
+
+def load_era_predictions(path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as saved:
+        return {name.removeprefix("era_"): saved[name] for name in saved.files}

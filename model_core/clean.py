@@ -33,6 +33,7 @@ from model_core.atomic import publish_dir, staging_dir
 from model_core.era_store import EraStats, EraStore, EraStoreWriter
 from model_core.errors import DataContractError
 from model_core.feature_metadata import load_feature_metadata
+from model_core.knobs import default
 
 Progress = Callable[[str], None]
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
@@ -40,8 +41,9 @@ FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 @dataclasses.dataclass(frozen=True)
 class CleanConfig:
-    feature_set: str = "medium"
-    eras_per_chunk: int = 2  # eras decoded per read: memory is about this many eras of the raw file
+    feature_set: str = default("feature_set")
+    # eras decoded per read: memory is about this many eras of the raw file
+    eras_per_chunk: int = default("clean_eras_per_chunk")
 
 
 @dataclasses.dataclass(frozen=True)

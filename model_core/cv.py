@@ -18,6 +18,7 @@ import itertools
 from collections.abc import Sequence
 
 from model_core import schema
+from model_core.knobs import default
 
 # Purge gap (in eras) for the longest target horizon used: twice the 20-day overlap, and the
 # usual 16 for 60-day targets (their 12-era overlap plus a publication margin).
@@ -26,10 +27,11 @@ DEFAULT_GAP_BY_HORIZON = {schema.ERAS_PER_HORIZON[20]: 8, schema.ERAS_PER_HORIZO
 
 @dataclasses.dataclass(frozen=True)
 class CVConfig:
-    n_folds: int = 4
-    gap_eras: int | None = None  # None: derived from the targets used (8 for 20-day, 16 if any 60-day)
-    test_eras: int = 52  # held-out block at the end of the resolved eras (about a year)
-    min_train_eras: int = 52  # the first fold must train on at least this many eras
+    n_folds: int = default("n_folds")
+    # None: derived from the targets used (8 for 20-day, 16 if any 60-day)
+    gap_eras: int | None = default("purge_gap")
+    test_eras: int = default("test_eras")  # held-out block at the end of the resolved eras (about a year)
+    min_train_eras: int = default("min_train_eras")  # the first fold must train on at least this many eras
     targets: tuple[str, ...] = (schema.MAIN_TARGET,)
 
     def __post_init__(self) -> None:
@@ -151,3 +153,33 @@ def _sorted_unique(eras: Sequence[str]) -> list[str]:
     if duplicates:
         raise ValueError(f"eras must be unique; repeated: {duplicates[:5]}")
     return ordered
+
+
+def fit_to_history(
+    n_eras: int, config: CVConfig, fixed: frozenset[str] = frozenset()
+) -> tuple[CVConfig, list[str]]:
+    """`config` shrunk to fit `n_eras` resolved eras, and a note per change.
+
+    The defaults are sized for the real history (~1,100 eras); a younger dataset or a test gets
+    a smaller test block (a sixth of the eras), a shorter first fold (a quarter) and, last, fewer
+    folds. Knobs named in `fixed` (the ones the user set) never change: when they cannot fit,
+    `make_folds` says so.
+    """
+    gap, notes = config.resolved_gap(), []
+
+    def needed(c: CVConfig) -> int:
+        return (c.test_eras + gap if c.test_eras else 0) + min_fold_region(c.n_folds, c.min_train_eras, gap)
+
+    steps = (
+        ("test_eras", lambda c: max(1, n_eras // 6)),
+        ("min_train_eras", lambda c: max(4, n_eras // 4)),
+        ("n_folds", lambda c: c.n_folds - 1 if c.n_folds > 1 else c.n_folds),
+    )
+    for name, smaller in steps:
+        while needed(config) > n_eras and name not in fixed:
+            value = min(getattr(config, name), smaller(config))
+            if value == getattr(config, name):
+                break
+            notes.append(f"{name} {getattr(config, name)} -> {value} ({n_eras} resolved eras)")
+            config = dataclasses.replace(config, **{name: value})
+    return config, notes

@@ -16,12 +16,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from model_core.knobs import default
+
 WEIGHT_SUM_TOLERANCE = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
 class WeightConfig:
-    shrinkage: float = 0.5  # 0 = the fitted weights as they are, 1 = equal weights
+    shrinkage: float = default("ensemble_shrinkage")  # 0 = the fitted weights as they are, 1 = equal weights
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.shrinkage <= 1.0:

@@ -216,6 +216,7 @@ class EraTransformer(nn.Module):
         context: Tensor | None = None,  # (E, K, F) float feature returns, lag 1 first; NaN allowed
         cross_stock: bool | None = None,  # False: every stock scored as if alone in its era
         graph: StockGraph | None = None,  # from `stock_graph` of these inputs (shared by an ensemble)
+        peers: tuple[Tensor, Tensor] | None = None,  # `nearest_stocks(...)[:2]` of these inputs, if known
     ) -> Tensor:  # (E, N, n_outputs) float32; padding rows are 0
         cross = self.config.cross_stock if cross_stock is None else cross_stock
         features, mask = self._check_inputs(features, mask)
@@ -226,10 +227,11 @@ class EraTransformer(nn.Module):
             graph = StockGraph(mask)
         elif graph is None:
             graph = self._stock_graph(features, mask)
-        peers = None
         # Peers are their own switch: a per-row model (config cross_stock=False) may still read
         # its explicit peers; only the reliance probe (cross_stock=False here) takes them away.
-        if self.peer_proj is not None and cross_stock is not False:
+        if self.peer_proj is None or cross_stock is False:
+            peers = None
+        elif peers is None:
             with torch.no_grad():
                 peers = nearest_stocks(features, mask, self.config.peer_knn)[:2]  # from the raw features
         if self.training and self.config.feature_dropout > 0:

@@ -39,7 +39,7 @@ class TrainConfig:
     # The learning rate warms up linearly over the first epoch, then decays by `lr_decay` per
     # epoch. The schedule depends on the epoch only (never on max_epochs), so a refit run for
     # the epoch count the folds chose follows exactly the path the folds took.
-    lr_decay: float = 0.85
+    lr_decay: float = default("lr_decay")
     grad_clip: float = 1.0
     precision: str = default("precision")  # fp32 | bf16 | fp16 (fp16 needs CUDA)
     gradient_checkpointing: bool = default("gradient_checkpointing")
@@ -110,6 +110,9 @@ def train_fold(
     loss_fn = make_loss(config.loss)
     state = _resume(checkpoint, model, optimizer, model_config, config)
     steps_per_epoch = max(1, len(train_batches))
+    # Subsampled eras differ every epoch, so only whole eras can keep their peers.
+    train_peers = PeerCache(model_config.peer_knn, enabled=train_batches.max_stocks is None)
+    val_peers = PeerCache(model_config.peer_knn)
 
     while state["epoch"] < config.max_epochs and state["bad_epochs"] < config.patience:
         epoch = state["epoch"]
@@ -123,7 +126,8 @@ def train_fold(
                 group["lr"] = learning_rate(config, epoch, step / steps_per_epoch)
             batch = batch.to(device)
             with _autocast(device, config.precision):
-                scores = model(batch.features, batch.mask, batch.context)  # (E, N, O)
+                peers = train_peers.for_batch(batch)
+                scores = model(batch.features, batch.mask, batch.context, peers=peers)  # (E, N, O)
             loss = loss_fn(scores.float(), batch.targets[..., : scores.shape[-1]], batch.mask)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -137,7 +141,7 @@ def train_fold(
             summary = {"mean": float("nan"), "sharpe": float("nan")}
             improved = True
         else:
-            summary = summarise_corrs(evaluate(model, val_batches, device, config.precision))
+            summary = summarise_corrs(evaluate(model, val_batches, device, config.precision, val_peers))
             improved = summary["mean"] > state["best_val_corr"] or state["best_epoch"] == 0
         if improved:
             state.update(best_val_corr=summary["mean"], best_epoch=epoch + 1, bad_epochs=0)
@@ -170,6 +174,47 @@ def train_fold(
     )
 
 
+class PeerCache:
+    """Each era's k most similar stocks, found once per training run instead of once per epoch.
+
+    The peers come from the raw features only (no weights, no targets), so an era's are the same
+    every epoch; finding them is most of a per-row model's step at 2,000+ stocks. Kept on the CPU
+    as int16/int32 indices (n x k per era: ~0.4 MB at 2,000 stocks and k = 100).
+    """
+
+    def __init__(self, k: int, enabled: bool = True):
+        self.k, self.enabled = k, enabled and k > 0
+        self.eras: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def for_batch(self, batch) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(neighbours (E, N, k) long, ok (E, N, k) bool) of the batch, or None (the model finds them)."""
+        if not self.enabled:
+            return None
+        from model_core.layers import nearest_stocks
+
+        E, N = batch.mask.shape
+        parts = []
+        for e, era in enumerate(batch.eras):
+            n = int(batch.mask[e].sum())
+            if era not in self.eras:
+                index, ok, _ = nearest_stocks(
+                    batch.features[e : e + 1, :n], batch.mask[e : e + 1, :n], self.k
+                )
+                small = torch.int16 if n < 2**15 else torch.int32
+                self.eras[era] = (index[0].to(torch.device("cpu"), small), ok[0].cpu())
+            parts.append(self.eras[era])
+        k = parts[0][0].shape[1] if parts else 0
+        index = torch.zeros(E, N, k, dtype=torch.long)
+        ok = torch.zeros(E, N, k, dtype=torch.bool)
+        for e, (era_index, era_ok) in enumerate(parts):
+            if era_index.shape[1] != k:  # an era smaller than k + 1 stocks found fewer peers
+                return None
+            index[e, : era_index.shape[0]] = era_index.long()
+            ok[e, : era_ok.shape[0]] = era_ok
+        device = batch.mask.device
+        return index.to(device), ok.to(device)
+
+
 def learning_rate(config: TrainConfig, epoch: int, progress: float) -> float:
     """The rate at `progress` (0..1) through 0-based `epoch`: linear warm-up during the first
     epoch (a cold AdamW step on a fresh embedding is the largest it ever takes), then
@@ -189,7 +234,11 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 @torch.no_grad()
 def evaluate(
-    model: EraTransformer, batches: EraBatches, device: torch.device, precision: str = "fp32"
+    model: EraTransformer,
+    batches: EraBatches,
+    device: torch.device,
+    precision: str = "fp32",
+    peers: PeerCache | None = None,
 ) -> list[float]:
     """numerai_corr of the first output against the first target, per era of `batches`."""
     model.eval()
@@ -197,7 +246,8 @@ def evaluate(
     for batch in batches:
         batch = batch.to(device)
         with _autocast(device, precision):
-            scores = model(batch.features, batch.mask, batch.context)[..., 0].float()
+            found = peers.for_batch(batch) if peers is not None else None
+            scores = model(batch.features, batch.mask, batch.context, peers=found)[..., 0].float()
         for e in range(scores.shape[0]):
             real = batch.mask[e]
             corrs.append(

@@ -1,1 +1,1 @@
-"""The Dagster code location of the Numerai service."""
+"""The Dagster code location that plays the Numerai tournament, one package per pipeline stage."""

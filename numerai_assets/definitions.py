@@ -4,37 +4,22 @@ from __future__ import annotations
 
 import dagster as dg
 
-from numerai_assets.defs import features, ingest, live
-from numerai_assets.defs.automation import build_round_sensor, build_training_schedule
-from numerai_assets.defs.backfill import build_backfill_assets, build_backfill_job
-from numerai_assets.defs.baselines import baseline_lgbm
-from numerai_assets.defs.diagnostics import build_diagnostics_asset
-from numerai_assets.defs.ensemble import build_ensemble_asset
-from numerai_assets.defs.executor import fold_step_tags
-from numerai_assets.defs.jobs import TRAINING_JOB, build_training_job
-from numerai_assets.defs.resources import build_resources
-from numerai_assets.defs.training import build_executor, build_training_assets
-from numerai_assets.settings import Settings, load_settings
+from numerai_assets import backfill, diagnostics, ensemble, ingest, live, training
+from numerai_assets.shared.executor import build_executor
+from numerai_assets.shared.resources import build_resources
+from numerai_assets.shared.settings import Settings, load_settings
+from numerai_assets.training.jobs import TRAINING_JOB
+
+STAGES = (ingest, training, ensemble, diagnostics, live, backfill)  # in pipeline order
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    training = build_training_job(settings.n_folds, settings.baseline)
-    return dg.Definitions(
-        assets=[
-            *dg.load_assets_from_modules([ingest, features, live]),
-            *build_training_assets(settings.n_folds, fold_step_tags(settings)),
-            build_ensemble_asset(settings.n_folds),
-            baseline_lgbm,
-            build_diagnostics_asset(settings.baseline),
-            *build_backfill_assets(settings.backfill_eras_per_run),
-        ],
-        asset_checks=[live.live_predictions_are_submittable],
-        jobs=[training, live.live_round_job, build_backfill_job()],
-        schedules=[build_training_schedule(training, settings.training_cron)],
-        sensors=[build_round_sensor(live.live_round_job, settings.round_poll_s)],
+    """Every stage's assets, checks, jobs, schedules, sensors and own resources, and the shared ones."""
+    shared = dg.Definitions(
         resources=build_resources(settings),
         executor=build_executor(settings.executor, settings.fold_concurrency),
     )
+    return dg.Definitions.merge(shared, *(stage.build_defs(settings) for stage in STAGES))
 
 
 defs = build_definitions(load_settings())

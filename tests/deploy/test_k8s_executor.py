@@ -30,9 +30,9 @@ from dagster_k8s.job import (
     get_user_defined_k8s_config,
 )
 
-from numerai_assets.defs.executor import GPU_TAG, build_executor, fold_step_k8s_tags
-from numerai_assets.defs.jobs import TRAINING_JOB
-from numerai_assets.settings import SettingsError, load_settings
+from numerai_assets.shared.executor import GPU_TAG, build_executor, fold_step_k8s_tags
+from numerai_assets.shared.settings import SettingsError, load_settings
+from numerai_assets.training.jobs import TRAINING_JOB
 
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())
@@ -176,7 +176,7 @@ def test_without_k8s_no_step_carries_pod_config(numerai_env, build_definitions, 
     assert job.executor_def.name == executor
     for step in create_execution_plan(job).steps:
         assert "dagster-k8s/config" not in step.tags, step.key
-        assert (GPU_TAG in step.tags) == step.key.startswith("fold_model_"), step.key
+        assert (GPU_TAG in step.tags) == step.key.startswith(("fold_model_", "refit_model_")), step.key
 
 
 def test_empty_toleration_and_selector_leave_only_the_gpu_limit():

@@ -18,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg2
 import pytest
-from dagster._core.storage.dagster_run import DagsterRunStatus
+from dagster import DagsterRunStatus
 
 from tournament_sim.generate import generate_tournament
 from tournament_sim.server import SimServer

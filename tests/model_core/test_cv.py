@@ -139,3 +139,33 @@ def test_plan_round_trips_through_json():
     assert FoldPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
     with pytest.raises(ValueError, match=r"missing key\(s\) \['gap'\]"):
         FoldPlan.from_dict({"folds": [], "test_eras": []})
+
+
+def test_short_history_shrinks_what_the_user_did_not_set():
+    from model_core.cv import fit_to_history
+
+    eras = [f"{e:04d}" for e in range(1, 121)]  # 120 eras: the defaults (52 test, 52 first fold) need more
+    config, notes = fit_to_history(len(eras), CVConfig(n_folds=4, test_eras=52, min_train_eras=52))
+    plan = make_folds(eras, config)
+    assert notes == ["test_eras 52 -> 20 (120 resolved eras)"] and config.min_train_eras == 52
+    assert len(plan.folds) == 4 and len(plan.test_eras) == 20
+    # Enough history: nothing changes.
+    same, none = fit_to_history(1000, CVConfig())
+    assert same == CVConfig() and none == []
+    # What the user set stays; if it cannot fit, make_folds says why.
+    fixed, _ = fit_to_history(len(eras), CVConfig(test_eras=100), frozenset({"test_eras"}))
+    assert fixed.test_eras == 100
+    with pytest.raises(ValueError, match="too few eras"):
+        make_folds(eras, fixed)
+
+
+def test_very_short_history_drops_folds_before_failing():
+    from model_core.cv import fit_to_history
+
+    config, notes = fit_to_history(30, CVConfig(n_folds=4))
+    plan = make_folds([f"{e:04d}" for e in range(30)], config)
+    # 30 eras: test 5 (+ gap 8), first fold 7 (+ gap 8) leave room for 2 one-era validation chunks
+    assert (config.test_eras, config.min_train_eras, config.n_folds) == (5, 7, 2)
+    assert len(notes) == 4 and len(plan.folds) == 2
+    with pytest.raises(ValueError, match="too few eras"):
+        make_folds([f"{e:04d}" for e in range(12)], fit_to_history(12, CVConfig())[0])

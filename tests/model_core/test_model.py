@@ -35,7 +35,16 @@ def _one_thread():
 
 def make_model(seed: int = 0, **overrides) -> EraTransformer:
     torch.manual_seed(seed)
-    options = {"n_features": N_FEATURES, "d_model": 32, "n_layers": 2, "temporal_lags": LAGS, "knn": 4}
+    # The cross-stock, temporal architecture these tests probe, whatever the service's defaults.
+    options = {
+        "n_features": N_FEATURES,
+        "d_model": 32,
+        "n_layers": 2,
+        "temporal_lags": LAGS,
+        "knn": 4,
+        "cross_stock": True,
+        "peer_knn": 0,
+    }
     model = EraTransformer(ModelConfig(**{**options, **overrides}))
     return model.eval()
 

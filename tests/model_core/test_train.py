@@ -10,7 +10,7 @@ import torch
 
 from model_core.batches import EraBatches
 from model_core.clean import CleanConfig, build_era_store
-from model_core.model import ModelConfig
+from model_core.model import EraTransformer, ModelConfig
 from model_core.train import TrainConfig, load_trained, resolve_device, train_fold
 
 N_FEATURES = 12
@@ -127,3 +127,26 @@ def test_trains_on_cuda_with_mixed_precision(planted, tmp_path, precision):
     config = dataclasses.replace(TRAIN, precision=precision)
     result = train_fold(MODEL, config, train, val, tmp_path / "fold.pt", device=resolve_device("cuda"))
     assert result.device.startswith("cuda") and result.best_val_corr > 0.15
+
+
+def test_peer_cache_gives_the_peers_the_model_would_find(planted):
+    from model_core.layers import nearest_stocks
+    from model_core.train import PeerCache
+
+    train, _ = planted
+    cache = PeerCache(k=7)
+    config = dataclasses.replace(MODEL, cross_stock=False, peer_knn=7)
+    torch.manual_seed(0)
+    model = EraTransformer(config).eval()
+    for epoch in range(2):  # the second pass reads the cache (other batches: the order is shuffled)
+        train.set_epoch(epoch)
+        for batch in train:
+            index, ok = cache.for_batch(batch)
+            expected_index, expected_ok, _ = nearest_stocks(batch.features, batch.mask, 7)
+            assert torch.equal(ok, expected_ok) and torch.equal(index[ok], expected_index[ok])
+            with torch.no_grad():
+                assert torch.allclose(
+                    model(batch.features, batch.mask, peers=(index, ok)), model(batch.features, batch.mask)
+                )
+    assert len(cache.eras) == len(train.eras)
+    assert PeerCache(k=7, enabled=False).for_batch(batch) is None

@@ -10,8 +10,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from numerai_assets.defs.resources import NumeraiHome
-from numerai_assets.numerai_api import NumeraiAPI
+from numerai_assets.shared.numerai_api import NumeraiAPI
+from numerai_assets.shared.resources import NumeraiHome
 from tests.numerai_assets.tiny import TRAINED_ASSETS, tiny_definitions
 from tournament_sim.generate import generate_tournament
 from tournament_sim.layout import SimState, load_state

@@ -15,19 +15,15 @@ import dagster as dg
 import polars as pl
 import pytest
 from dagster._core.instance import InstanceRef
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    BACKFILL_ID_TAG,
-)
 from polars.testing import assert_frame_equal
 
 from model_core.era_store import EraStore
 from numerai_assets import cli
-from numerai_assets.backfills import select_eras
-from numerai_assets.home import HomeLayout
-from numerai_assets.model_versions import current_version
-from numerai_assets.warehouse import Warehouse
+from numerai_assets.cli.backfills import select_eras
+from numerai_assets.shared import dagster_private as private
+from numerai_assets.shared.home import HomeLayout
+from numerai_assets.shared.model_versions import current_version
+from numerai_assets.shared.warehouse import Warehouse
 from tests.numerai_assets.tiny import tiny_definitions, tiny_env
 
 BIN = Path(sys.executable).parent
@@ -70,7 +66,7 @@ def _materialize(home: Path, instance, tags=None, partition_key=None, raise_on_e
 
 
 def _range(first: str, last: str) -> dict[str, str]:
-    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    return {private.ASSET_PARTITION_RANGE_START_TAG: first, private.ASSET_PARTITION_RANGE_END_TAG: last}
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +106,14 @@ def test_cli_backfill_runs_each_era_once_in_ceil_n_over_n_runs(cli_backfill):
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
         [backfill] = instance.get_backfills()
         assert backfill.status.value == "COMPLETED_SUCCESS" and backfill.title == "eras 0058..0064"
-        runs = instance.get_runs(dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill.backfill_id}))
+        runs = instance.get_runs(dg.RunsFilter(tags={private.BACKFILL_ID_TAG: backfill.backfill_id}))
         assert len(runs) == 3 == -(-len(ERAS) // PER_RUN)
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
         ranges = {
-            run.run_id: (run.tags[ASSET_PARTITION_RANGE_START_TAG], run.tags[ASSET_PARTITION_RANGE_END_TAG])
+            run.run_id: (
+                run.tags[private.ASSET_PARTITION_RANGE_START_TAG],
+                run.tags[private.ASSET_PARTITION_RANGE_END_TAG],
+            )
             for run in runs
         }
         assert sorted(ranges.values()) == [("0058", "0060"), ("0061", "0063"), ("0064", "0064")]
@@ -277,5 +276,5 @@ def test_round_backfill_downloads_past_live_files_through_the_stand_in(
         assert (
             backfill.status.value == "COMPLETED_SUCCESS" and backfill.title == f"rounds {first}..{first + 1}"
         )
-        runs = instance.get_runs(dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill.backfill_id}))
+        runs = instance.get_runs(dg.RunsFilter(tags={private.BACKFILL_ID_TAG: backfill.backfill_id}))
         assert sorted(run.tags["dagster/partition"] for run in runs) == [str(first), str(first + 1)]

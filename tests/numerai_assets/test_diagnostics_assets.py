@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from model_core.era_store import TARGETS_BIN, EraStore
-from numerai_assets.home import HomeLayout
-from numerai_assets.model_versions import load_plan
+from numerai_assets.shared.home import HomeLayout
+from numerai_assets.shared.model_versions import load_plan
 from tests.numerai_assets.tiny import TINY_KNOBS, tiny_definitions
 
 MODELS = {"ensemble", "equal_weight", "fold_0", "fold_1", "baseline_lgbm"}

@@ -8,11 +8,10 @@ import pytest
 from model_core import schema
 from model_core.era_store import EraStore
 from model_core.errors import DataContractError
-from numerai_assets.defs.features import clean_eras, feature_returns
-from numerai_assets.defs.ingest import raw_dataset, raw_round
-from numerai_assets.defs.partitions import era_partitions, round_partitions
-from numerai_assets.defs.resources import NumeraiHome
-from numerai_assets.numerai_api import NumeraiAPI, NumeraiAPIError
+from numerai_assets.ingest.assets import clean_eras, feature_returns, raw_dataset, raw_round
+from numerai_assets.shared.numerai_api import NumeraiAPI, NumeraiAPIError
+from numerai_assets.shared.partitions import era_partitions, round_partitions
+from numerai_assets.shared.resources import NumeraiHome
 
 INGEST = [raw_dataset, clean_eras, feature_returns]
 

@@ -1,16 +1,19 @@
 """The live path against the stand-in: sensor, checked predictions, exactly-once upload, dry run."""
 
+import dataclasses
 import io
 
 import dagster as dg
 import pandas as pd
+import polars as pl
 import pytest
 import torch
 
 from model_core import schema
-from numerai_assets.home import HomeLayout
-from numerai_assets.model_versions import current_model_dir
-from numerai_assets.warehouse import Warehouse
+from model_core.inference import EnsembleSpec
+from numerai_assets.shared.home import HomeLayout
+from numerai_assets.shared.model_versions import current_model_dir
+from numerai_assets.shared.warehouse import Warehouse
 from tests.numerai_assets.tiny import tiny_definitions
 from tournament_sim.layout import round_dir
 from tournament_sim.rounds import advance_round, close_round
@@ -149,7 +152,11 @@ def test_a_crash_between_upload_and_ledger_is_not_silently_resubmitted(
 def test_a_corrupted_model_is_stopped_by_the_blocking_check(
     trained_home, tournament, tournament_state, server, instance
 ):
-    for checkpoint in current_model_dir(HomeLayout(trained_home)).glob("fold_*.pt"):
+    folder = current_model_dir(HomeLayout(trained_home))
+    # A week whose transformer was chosen (whatever the tiny run chose), then its models broken.
+    spec = EnsembleSpec.load(folder)
+    dataclasses.replace(spec, candidate="transformer", lgbm_model=None).save(folder)
+    for checkpoint in folder.glob("*.pt"):
         saved = torch.load(checkpoint, weights_only=True)
         saved["best_model"] = {k: torch.zeros_like(v) for k, v in saved["best_model"].items()}
         torch.save(saved, checkpoint)  # every stock now gets the same score
@@ -243,20 +250,20 @@ def test_a_live_era_labelled_x_is_predicted_like_any_other(
 ):
     current = tournament_state.current.number
     live_file = round_dir(tournament, current) / schema.LIVE_FILE
-    frame = pd.read_parquet(live_file)
-    frame[schema.ERA] = "X"
-    frame.to_parquet(live_file)
+    # polars keeps the int8 features as they are (pandas would turn those with nulls into floats)
+    frame = pl.read_parquet(live_file).with_columns(pl.lit("X").alias(schema.ERA))
+    frame.write_parquet(live_file)
     result = _run_live(_defs(trained_home, server, tournament_state), instance, current)
     assert result.success
     assert _metadata(result, "live_predictions")["live_era"] == "X"
     [landed] = list_submissions(tournament)
-    assert landed["rows"] == len(frame)
+    assert landed["rows"] == frame.height
 
 
 def test_a_failed_round_is_retried_while_open_and_lands_once(
     trained_home, tournament, tournament_state, server, instance
 ):
-    from numerai_assets.live_runs import LiveRunError, tick_round_sensor
+    from numerai_assets.cli.live_runs import LiveRunError, tick_round_sensor
 
     defs = _defs(trained_home, server, tournament_state)
     current = tournament_state.current.number
@@ -275,7 +282,7 @@ def test_a_failed_round_is_retried_while_open_and_lands_once(
 
 
 def test_the_model_name_is_matched_regardless_of_case_and_unknown_names_are_listed(api, tournament_state):
-    from numerai_assets.submission import SubmissionError, resolve_model
+    from numerai_assets.live.submit import SubmissionError, resolve_model
 
     assert resolve_model(api, MODEL.upper()) == (MODEL, tournament_state.models[MODEL])
     with pytest.raises(

@@ -1,9 +1,23 @@
+import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from numerai_assets.settings import SettingsError, load_settings
+from numerai_assets.live.resources import LiveKnobs
+from numerai_assets.shared import settings_doc
+from numerai_assets.shared.numerai_api import NumeraiAPI
+from numerai_assets.shared.resources import DiagnosticsKnobs, NumeraiHome
+from numerai_assets.shared.settings import (
+    GROUPS,
+    KNOBS,
+    KNOBS_BY_NAME,
+    Settings,
+    SettingsError,
+    load_settings,
+)
+from numerai_assets.training.resources import TrainingKnobs
 
 
 @pytest.fixture(autouse=True)
@@ -65,3 +79,62 @@ def test_code_location_load_fails_naming_the_variable(monkeypatch):
     )
     assert done.returncode != 0
     assert "NUMERAI_N_FOLDS" in done.stderr
+
+
+# ---- each knob declared once -------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_settings_has_one_field_per_declared_knob():
+    assert list(Settings.model_fields) == [knob.name for knob in KNOBS]
+    for knob in KNOBS:
+        field = Settings.model_fields[knob.name]
+        assert field.default == knob.default and field.description == knob.doc, knob.name
+        assert knob.group in GROUPS and knob.doc and "\n" not in knob.doc, knob.name
+
+
+def test_the_readme_tables_are_generated_from_the_declarations():
+    readme = (ROOT / "README.md").read_text()
+    assert settings_doc.generated_section(readme) == settings_doc.tables(), (
+        "README.md's settings tables differ from the knob declarations: "
+        "run `.venv/bin/python -m numerai_assets.shared.settings_doc README.md`"
+    )
+
+
+@pytest.mark.parametrize("resource", [TrainingKnobs, DiagnosticsKnobs, LiveKnobs, NumeraiHome, NumeraiAPI])
+def test_resource_defaults_are_the_declared_ones(resource):
+    renamed = {"retries": "api_retries", "backoff_s": "api_backoff_s"}  # NumeraiAPI's field names
+    checked = 0
+    for name, field in resource.model_fields.items():
+        knob = KNOBS_BY_NAME.get(renamed.get(name, name))
+        if knob is not None:
+            expected = str(knob.default) if isinstance(knob.default, Path) else knob.default
+            assert field.default == expected, f"{resource.__name__}.{name}"
+            checked += 1
+    assert checked >= 2
+
+
+def test_model_core_config_defaults_are_the_declared_ones():
+    from model_core.baseline import BaselineConfig
+    from model_core.clean import CleanConfig
+    from model_core.cv import CVConfig
+    from model_core.ensemble import WeightConfig
+    from model_core.model import ModelConfig
+    from model_core.train import TrainConfig
+
+    fed = {  # config field -> the knob it takes its default from
+        CleanConfig: {"feature_set": "feature_set", "eras_per_chunk": "clean_eras_per_chunk"},
+        CVConfig: {"n_folds": "n_folds", "gap_eras": "purge_gap", "test_eras": "test_eras"}
+        | {"min_train_eras": "min_train_eras"},
+        ModelConfig: {name: name for name in ("d_model", "n_heads", "n_layers", "temporal_lags")}
+        | {name: name for name in ("cross_stock", "similarity_prior", "feature_dropout", "peer_knn")},
+        TrainConfig: {name: name for name in ("max_epochs", "learning_rate", "loss", "patience")}
+        | {name: name for name in ("precision", "gradient_checkpointing", "seed")},
+        WeightConfig: {"shrinkage": "ensemble_shrinkage"},
+        BaselineConfig: {"n_estimators": "baseline_estimators"},
+    }
+    for config, fields in fed.items():
+        defaults = {f.name: f.default for f in dataclasses.fields(config)}
+        for field, knob in fields.items():
+            assert defaults[field] == KNOBS_BY_NAME[knob].default, f"{config.__name__}.{field}"

@@ -6,13 +6,14 @@ import dagster as dg
 import pytest
 import torch
 
-from numerai_assets.defs.features import clean_eras, feature_returns
-from numerai_assets.defs.ingest import raw_dataset
-from numerai_assets.defs.training import build_training_assets
-from numerai_assets.defs.training_resource import TrainingKnobs
-from numerai_assets.runs import train
-from numerai_assets.summary import print_training_summary
-from tests.numerai_assets.tiny import TINY_KNOBS, tiny_env
+from numerai_assets.cli.runs import train
+from numerai_assets.cli.summary import print_training_summary
+from numerai_assets.ingest.assets import clean_eras, feature_returns, raw_dataset
+from numerai_assets.shared.home import HomeLayout
+from numerai_assets.shared.model_versions import load_plan
+from numerai_assets.training.assets import build_training_assets
+from numerai_assets.training.resources import TrainingKnobs
+from tests.numerai_assets.tiny import TINY_KNOBS, tiny_definitions, tiny_env
 
 
 def test_cv_folds_and_a_fold_model_materialise(api, home, instance):
@@ -75,3 +76,36 @@ def test_multiprocess_run_trains_two_folds_one_at_a_time(server, tmp_path, monke
             if r.dagster_event and r.dagster_event.pid
         }
         assert len(pids) > 2  # each step in its own process
+
+
+def _cv_folds(home, instance, **overrides):
+    defs, resources = tiny_definitions(home, "http://127.0.0.1:9", None, **overrides)
+    return dg.materialize(
+        list(defs.assets),
+        resources=resources,
+        instance=instance,
+        selection=["cv_folds"],
+        raise_on_error=False,
+    )
+
+
+def test_unset_cv_knobs_shrink_to_a_short_history(trained_home, instance):
+    # The defaults (52 test eras, a 52-era first fold) need more than the tiny 76 resolved eras.
+    result = _cv_folds(trained_home, instance, test_eras=None, min_train_eras=None)
+    assert result.success
+    [event] = result.asset_materializations_for_node("cv_folds")
+    n_test = int(event.metadata["test_eras"].value.split("(")[1].rstrip(")"))
+    assert 1 <= n_test < 52
+    plan = load_plan(HomeLayout(trained_home)).plan
+    assert len(plan.folds) == TINY_KNOBS["n_folds"]  # one fold_model_k asset per fold: never shrunk
+    assert len(plan.folds[0].train_eras) < 52
+    logs = [e.message for e in instance.all_logs(result.run_id) if e.message]
+    assert any("short history: test_eras 52 ->" in m for m in logs)
+
+
+def test_cv_knobs_the_user_set_do_not_shrink_and_are_named(trained_home, instance):
+    result = _cv_folds(trained_home, instance, test_eras=70)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.to_string()  # with the cause, our ValueError
+    assert "too few eras" in message and "NUMERAI_TEST_ERAS" in message and "NUMERAI_N_FOLDS" in message

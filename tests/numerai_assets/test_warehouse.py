@@ -11,9 +11,17 @@ import dagster as dg
 import duckdb
 import pytest
 
-from numerai_assets.warehouse import Warehouse, WarehouseError, WarehouseLockedError
+from numerai_assets.shared.warehouse import SCHEMA_VERSION, Warehouse, WarehouseError, WarehouseLockedError
 
-TABLES = {"schema_version", "model_versions", "fold_metrics", "era_scores", "submissions", "rounds"}
+TABLES = {
+    "schema_version",
+    "model_versions",
+    "fold_metrics",
+    "era_scores",
+    "submissions",
+    "rounds",
+    "candidates",
+}
 
 # Holds a write connection on argv[1] for argv[2] seconds; says "locked" once it has the file.
 HOLD_LOCK = """
@@ -49,8 +57,30 @@ def test_tables_created_on_first_use_and_readable_with_plain_duckdb(warehouse):
     with duckdb.connect(warehouse.path, read_only=True) as con:
         names = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         assert names == TABLES
-        assert con.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
     assert warehouse.era_scores_frame().is_empty()
+
+
+def test_a_version_1_file_gains_the_new_columns_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as con:  # what version 1 wrote: no candidate column
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        con.execute("INSERT INTO schema_version VALUES (1)")
+        con.execute(
+            "CREATE TABLE submissions (round INTEGER, model_id VARCHAR, model_name VARCHAR, status VARCHAR, "
+            "submission_id VARCHAR, file_sha256 VARCHAR, rows INTEGER, model_version VARCHAR, path VARCHAR, "
+            "started_at TIMESTAMP, finished_at TIMESTAMP, PRIMARY KEY (round, model_id))"
+        )
+        con.execute(
+            "INSERT INTO submissions VALUES (7, 'id', 'm', 'uploaded', 'sub-7', 'sha', 10, 'mv1', 'p', now(), now())"
+        )
+    warehouse = Warehouse(path=str(path))
+    assert warehouse.last_submission()["submission_id"] == "sub-7"
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        columns = {row[0] for row in con.execute("DESCRIBE submissions").fetchall()}
+        assert "candidate" in columns
+        assert con.execute("SELECT candidate FROM submissions").fetchall() == [(None,)]
 
 
 def test_era_scores_upsert_twice_keeps_one_row_per_key_with_second_values(warehouse):

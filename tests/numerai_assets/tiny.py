@@ -9,6 +9,10 @@ TINY_KNOBS = {
     "n_layers": 1,
     "n_heads": 2,
     "temporal_lags": 4,
+    "cross_stock": True,  # the tiny runs exercise every part: attention, temporal encoder, peers
+    "peer_knn": 4,
+    "refit_seeds": 1,
+    "feature_set": "medium",  # where the tiny tournament plants its signal
     "eras_per_batch": 8,
     "device": "cpu",
 }
@@ -25,6 +29,10 @@ TRAINED_ASSETS = [
     "fold_model_1",
     "ensemble_weights",
     "baseline_lgbm",
+    "model_choice",
+    "refit_model_0",
+    "refit_lgbm",
+    "live_model",
     "validation_diagnostics",
 ]
 
@@ -45,15 +53,16 @@ def tiny_definitions(home, api_url: str, state, **overrides):
     import dagster as dg
 
     from numerai_assets.definitions import build_definitions
-    from numerai_assets.numerai_api import NumeraiAPI
-    from numerai_assets.settings import load_settings
+    from numerai_assets.shared.numerai_api import NumeraiAPI
+    from numerai_assets.shared.settings import load_settings
 
     settings = load_settings(
         home=home,
         api_url=api_url,
         baseline_estimators=TINY_BASELINE_ESTIMATORS,
         executor="in_process",
-        **(TINY_KNOBS | overrides),
+        # an override of None drops the tiny knob: the service's default applies, as if unset
+        **{k: v for k, v in (TINY_KNOBS | overrides).items() if v is not None},
     )
     defs = build_definitions(settings)
     api = NumeraiAPI(

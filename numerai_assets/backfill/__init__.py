@@ -1,0 +1,14 @@
+"""Stage 6, backfill: the current ensemble's predictions and scores for any range of past eras."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from numerai_assets.backfill.assets import build_backfill_assets, build_backfill_job
+from numerai_assets.shared.settings import Settings
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=build_backfill_assets(settings.backfill_eras_per_run), jobs=[build_backfill_job()]
+    )

@@ -1,0 +1,181 @@
+"""Backfill: the current ensemble's predictions and scores for any range of eras.
+
+`era_predictions` and `era_scores` are partitioned by the `numerai_era` partitions that clean_eras
+registers, with `BackfillPolicy.multi_run(NUMERAI_BACKFILL_ERAS_PER_RUN)`: a backfill of n eras is
+ceil(n / N) runs, each loading the ensemble once for its whole range of eras.
+
+The two assets are one step (a multi-asset) so that an era the data lacks fails alone: the step
+records a materialisation per era it wrote, for each asset, and only then fails, naming the
+missing eras. (As two steps, the failing predictions step would skip the scores of every era of
+the run.) Each asset is still selectable on its own: scores alone re-score the prediction files.
+"""
+
+import math
+
+import dagster as dg
+
+from numerai_assets.shared.partitions import era_partitions
+from numerai_assets.shared.resources import DiagnosticsKnobs, NumeraiHome
+from numerai_assets.shared.warehouse import Warehouse
+
+BACKFILL_JOB = "era_backfill"
+ERA_PREDICTIONS = "era_predictions"
+ERA_SCORES = "era_scores"
+BACKFILL_ASSETS = (ERA_PREDICTIONS, ERA_SCORES)
+
+
+def build_backfill_assets(eras_per_run: int) -> list[dg.AssetsDefinition]:
+    @dg.multi_asset(
+        name="era_predictions_and_scores",
+        specs=[
+            dg.AssetSpec(
+                ERA_PREDICTIONS,
+                group_name="backfill",
+                deps=["clean_eras", "feature_returns", "ensemble_weights"],
+                kinds={"parquet"},
+                skippable=True,
+                description="The current ensemble's predictions of the era (id, era, prediction), under "
+                "NUMERAI_HOME/models/<version>/era_predictions/.",
+            ),
+            dg.AssetSpec(
+                ERA_SCORES,
+                group_name="backfill",
+                deps=[ERA_PREDICTIONS, "raw_dataset"],
+                kinds={"duckdb"},
+                skippable=True,
+                description="CORR, BMC, MMC and max feature exposure of the era's predictions, in the "
+                "warehouse (era_scores, split 'backfill'); the cumulative view of every backfilled era.",
+            ),
+        ],
+        partitions_def=era_partitions,
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=eras_per_run),
+        can_subset=True,
+    )
+    def era_predictions_and_scores(
+        context: dg.AssetExecutionContext,
+        numerai_home: NumeraiHome,
+        diagnostics: DiagnosticsKnobs,
+        warehouse: Warehouse,
+    ):
+        """Predict and score the run's range of eras, the ensemble loaded once."""
+        from numerai_assets.backfill import eras
+
+        selected = {key.to_user_string() for key in context.selected_asset_keys}
+        layout = numerai_home.layout
+        result = eras.backfill_eras(
+            layout,
+            layout.raw_dataset_dir(numerai_home.dataset_version),
+            diagnostics.benchmark_model,
+            context.partition_keys,
+            predict=ERA_PREDICTIONS in selected,
+            score=ERA_SCORES in selected,
+            log=context.log.info,
+        )
+        kept_test = eras.store_scores(warehouse, result)
+        if kept_test:
+            context.log.info(f"eras {', '.join(kept_test)} keep their held-out test scores (with FNC)")
+        if ERA_PREDICTIONS in selected:
+            yield from _events(ERA_PREDICTIONS, result, _prediction_metadata, _predictions_summary(result))
+        if ERA_SCORES in selected:
+            view = eras.backfill_view(warehouse, layout, result.model_version)
+            yield from _events(ERA_SCORES, result, _score_metadata, _scores_summary(result, view))
+        _raise_for_failed_eras(result)
+
+    return [era_predictions_and_scores]
+
+
+def build_backfill_job():
+    """Both backfill assets over era partitions, for the UI's job page and `dagster job backfill`."""
+    return dg.define_asset_job(
+        BACKFILL_JOB, selection=list(BACKFILL_ASSETS)
+    )  # partitioned by era, from the assets
+
+
+def _raise_for_failed_eras(result) -> None:
+    """Fail the step, naming the eras the data lacked, after every written era was recorded."""
+    error = result.error()
+    if error is not None:
+        raise dg.Failure(
+            description=str(error),
+            metadata={"failed_eras": sorted(error.failed), "written_eras": len(error.done)},
+            allow_retries=False,
+        )
+
+
+def _events(asset: str, result, per_era, summary: dict):
+    """One materialisation per era written; the run's summary rides on the last one (the one the
+    asset page shows), so a 52-era run does not store 52 copies of the plots."""
+    done = [d for d in result.done if per_era(d) is not None]
+    for i, era_done in enumerate(done):
+        metadata = {"model_version": result.model_version, **per_era(era_done)}
+        if i == len(done) - 1:
+            metadata.update(summary)
+        yield dg.AssetMaterialization(asset_key=asset, partition=era_done.era, metadata=metadata)
+
+
+def _prediction_metadata(era_done) -> dict | None:
+    if era_done.predictions_path is None:
+        return None
+    return {
+        "rows": era_done.rows,
+        "seconds": round(era_done.predict_seconds, 3),
+        "path": dg.MetadataValue.path(str(era_done.predictions_path)),
+    }
+
+
+def _score_metadata(era_done) -> dict | None:
+    if era_done.scores is None:
+        return None
+    names = ("corr", "bmc", "mmc", "max_feature_exposure")
+    return {name: float(era_done.scores[name]) for name in names if not math.isnan(era_done.scores[name])}
+
+
+def _run_summary(result, part: str) -> dict:
+    return {
+        "run_eras": len(result.eras),
+        "run_era_range": f"{result.eras[0]}..{result.eras[-1]}",
+        "run_eras_written": len(result.done),
+        "seconds_per_era": round(result.seconds_per_era(part), 3),
+        "model_load_seconds": round(result.load_seconds, 2),
+    }
+
+
+def _predictions_summary(result) -> dict:
+    return _run_summary(result, "predict")
+
+
+def _scores_summary(result, view) -> dict:
+    from model_core.report import markdown_image, markdown_table
+
+    summary = _run_summary(result, "score")
+    numbers = {
+        "run_corr_mean": result.corr_mean(),
+        "corr_mean": view.summary["corr_mean"],
+        "corr_sharpe": view.summary["corr_sharpe"],
+        "corr_max_drawdown": view.summary["corr_max_drawdown"],
+        "bmc_mean": view.summary["bmc_mean"],
+        "mmc_mean": view.summary["mmc_mean"],
+    }
+    summary.update({k: dg.MetadataValue.float(float(v)) for k, v in numbers.items() if not math.isnan(v)})
+    scored = sum(not math.isnan(c) for c in view.corrs)
+    summary["backfilled_eras"] = len(view.eras)
+    summary["backfilled_era_range"] = f"{view.eras[0]}..{view.eras[-1]}" if view.eras else "none"
+    summary["summary"] = dg.MetadataValue.md(
+        markdown_table(
+            ["eras", "resolved", "held-out test", "corr mean", "sharpe", "max drawdown", "BMC", "MMC"],
+            [
+                [
+                    summary["backfilled_era_range"],
+                    scored,
+                    view.splits.count("test"),
+                    *(view.summary[k] for k in ("corr_mean", "corr_sharpe", "corr_max_drawdown")),
+                    view.summary["bmc_mean"],
+                    view.summary["mmc_mean"],
+                ]
+            ],
+        )
+    )
+    summary["plots"] = dg.MetadataValue.md(
+        "\n\n".join(markdown_image(png, name.replace("_", " ")) for name, png in view.pictures.items())
+    )
+    return summary

@@ -1,0 +1,237 @@
+"""`numerai-pipeline backfill`: a real Dagster backfill of partitions, in the persistent instance.
+
+`launch_backfill` records what the UI's "Materialize -> choose partitions -> Launch backfill"
+records: a `PartitionBackfill` row in the instance (it is listed on the UI's backfills page). The
+dagster-daemon's backfill loop then turns it into runs, each tagged `dagster/backfill=<id>`: for
+eras, ceil(n / NUMERAI_BACKFILL_ERAS_PER_RUN) runs, each over a range of eras
+(`BackfillPolicy.multi_run`).
+
+`wait=True` follows the backfill to its end with a progress bar. When no daemon is running (a
+plain shell, cron, CI), it does the daemon's part itself, for this one backfill only.
+
+The command is split by concept:
+- `numerai_assets.cli.partition_ranges`: which eras and rounds `--eras` / `--rounds` select;
+- this module: recording the backfill (`create_backfill`), `launch_backfill` and the command;
+- `numerai_assets.cli.backfill_runner`: following the daemon, or doing its part here (how, and why
+  with private Dagster functions, is told there);
+- `numerai_assets.cli.backfill_report`: the report of the runs, the progress bar, `BackfillError`.
+Their public names are importable from here too, as before the split.
+
+Nothing here imports torch; Dagster is imported inside functions so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from numerai_assets.cli.backfill_report import (
+    BackfillError,
+    BackfillReport,
+    Progress,
+    RunSummary,
+    check_succeeded,
+    failure_message,
+    report,
+    summary_line,
+)
+from numerai_assets.cli.backfill_runner import (
+    CODE_LOCATION,
+    CODE_MODULE,
+    DAEMON_SILENT_S,
+    LOGGER,
+    POLL_S,
+    daemon_running,
+    follow_backfill,
+    run_backfill_here,
+)
+from numerai_assets.cli.partition_ranges import (
+    ERA_ASSETS,
+    ERA_PARTITIONS,
+    ROUND_ASSETS,
+    ROUND_PARTITIONS,
+    _key_ranges,
+    select_eras,
+    select_rounds,
+)
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+__all__ = [
+    "CODE_LOCATION",
+    "CODE_MODULE",
+    "DAEMON_SILENT_S",
+    "ERA_ASSETS",
+    "ERA_PARTITIONS",
+    "LAUNCHED_BY_TAG",
+    "LOGGER",
+    "POLL_S",
+    "ROUND_ASSETS",
+    "ROUND_PARTITIONS",
+    "RUN_CONFIG",
+    "UI_PATH",
+    "BackfillError",
+    "BackfillReport",
+    "Progress",
+    "RunSummary",
+    "backfill_command",
+    "check_succeeded",
+    "create_backfill",
+    "daemon_running",
+    "failure_message",
+    "follow_backfill",
+    "launch_backfill",
+    "report",
+    "run_backfill_here",
+    "select_eras",
+    "select_rounds",
+    "summary_line",
+]
+
+# The runs' console stays quiet (the progress bar, then one line per failed run, say it all); their
+# event logs keep everything, in the UI.
+RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+LAUNCHED_BY_TAG = "numerai/launched_by"
+UI_PATH = "/runs/b/{backfill_id}"
+
+
+# ---- launching --------------------------------------------------------------------------------
+
+
+def launch_backfill(
+    instance: dg.DagsterInstance,
+    asset_graph,
+    eras: list[str] | None,
+    *,
+    rounds: list[str] | None = None,
+    wait: bool,
+    eras_per_run: int,
+    out: TextIO = sys.stdout,
+) -> BackfillReport:
+    """Record a backfill of the era assets over `eras` (keys already checked by `select_eras`);
+    with `wait`, follow it to the end (running it here when no daemon runs), else return at once.
+
+    asset_graph: the code location's asset graph (`Definitions.resolve_asset_graph()`).
+    """
+    # One backfill may target several partitioned groups (asset -> its keys); each adds its assets,
+    # a title part and its expected number of runs.
+    partitions: dict[str, list[str]] = {}
+    titles: list[str] = []
+    expected_runs = 0
+    if eras:
+        partitions.update({asset: list(eras) for asset in ERA_ASSETS})
+        titles.append(f"eras {eras[0]}..{eras[-1]}")
+        expected_runs += math.ceil(len(eras) / eras_per_run)
+    if rounds:
+        partitions.update({asset: list(rounds) for asset in ROUND_ASSETS})
+        titles.append(f"rounds {rounds[0]}..{rounds[-1]}")
+        expected_runs += len(rounds)  # no backfill policy: a run per round
+    if not partitions:
+        raise ValueError("nothing to backfill: give --eras or --rounds")
+    title = ", ".join(titles)
+    backfill_id = create_backfill(instance, asset_graph, partitions, title)
+    out.write(
+        f"backfill {backfill_id}: {title}, {sum(len(v) for v in partitions.values())} asset partitions "
+        f"of {', '.join(partitions)} in {expected_runs} run(s) (UI: {UI_PATH.format(backfill_id=backfill_id)})\n"
+    )
+    daemon = daemon_running(instance)
+    ran_here = False
+    if wait:
+        progress = Progress(out, expected_runs)
+        if daemon:
+            out.write("following the dagster-daemon's progress\n")
+            ran_here = follow_backfill(instance, backfill_id, lambda: progress.update(instance, backfill_id))
+        else:
+            out.write("no dagster-daemon is running: running the backfill here\n")
+            run_backfill_here(instance, backfill_id, lambda: progress.update(instance, backfill_id))
+            ran_here = True
+        progress.update(instance, backfill_id)
+        progress.finish()
+    elif daemon:
+        out.write("the dagster-daemon runs it: see the UI's backfills page\n")
+    else:
+        out.write(
+            "no dagster-daemon is running: the backfill waits in the instance until one starts "
+            "(dagster dev, or dagster-daemon run); or rerun with --wait to run it here\n"
+        )
+    return report(instance, backfill_id, partitions, ran_here, daemon)
+
+
+def create_backfill(
+    instance: dg.DagsterInstance,
+    asset_graph,
+    partitions: Mapping[str, Sequence[str]],
+    title: str,
+) -> str:
+    """Add a REQUESTED asset backfill of `partitions` (asset -> keys) to the instance, as the UI does."""
+    import dagster as dg
+
+    from numerai_assets.shared import dagster_private as private
+
+    selectors = []
+    for asset, keys in partitions.items():
+        key = dg.AssetKey(asset)
+        partitions_def = asset_graph.get(key).partitions_def
+        ordered = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+        unknown = sorted(set(keys) - set(ordered))
+        if unknown:
+            raise ValueError(f"{asset}: partitions {unknown[:10]} are not registered in this instance")
+        ranges = [private.PartitionRangeSelector(start=a, end=b) for a, b in _key_ranges(keys, ordered)]
+        selectors.append(
+            private.PartitionsByAssetSelector(
+                asset_key=key, partitions=private.PartitionsSelector(ranges=ranges)
+            )
+        )
+    with dg.partition_loading_context(dynamic_partitions_store=instance):  # dynamic keys live there
+        backfill = private.PartitionBackfill.from_partitions_by_assets(
+            backfill_id=private.make_new_backfill_id(),
+            asset_graph=asset_graph,
+            backfill_timestamp=time.time(),
+            tags={LAUNCHED_BY_TAG: "numerai-pipeline"},
+            dynamic_partitions_store=instance,
+            partitions_by_assets=selectors,
+            title=title,
+            description=None,
+            run_config=RUN_CONFIG,
+        )
+    instance.add_backfill(backfill)
+    return backfill.backfill_id
+
+
+# ---- the command -------------------------------------------------------------------------
+
+
+def backfill_command(
+    eras_spec: str | None, wait: bool, out: TextIO = sys.stdout, rounds_spec: str | None = None
+) -> BackfillReport:
+    """`numerai-pipeline backfill`: settings from NUMERAI_*, the instance in DAGSTER_HOME (or
+    NUMERAI_HOME/dagster); raises BackfillError when a waited-on backfill did not succeed."""
+    from numerai_assets.cli.runs import persistent_instance
+    from numerai_assets.definitions import build_definitions
+    from numerai_assets.shared.partitions import add_missing_partitions
+    from numerai_assets.shared.settings import load_settings
+
+    settings = load_settings()
+    instance = persistent_instance(settings.home)
+    eras = select_eras(instance.get_dynamic_partitions(ERA_PARTITIONS), eras_spec) if eras_spec else None
+    rounds = select_rounds(rounds_spec) if rounds_spec else None
+    if rounds:  # past rounds the sensor never saw (the service was down): known to the API by number
+        add_missing_partitions(instance, ROUND_PARTITIONS, rounds)
+    asset_graph = build_definitions(settings).resolve_asset_graph()
+    result = launch_backfill(
+        instance,
+        asset_graph,
+        eras,
+        rounds=rounds,
+        wait=wait,
+        eras_per_run=settings.backfill_eras_per_run,
+        out=out,
+    )
+    if wait:
+        out.write(summary_line(result) + "\n")
+    check_succeeded(result)
+    return result

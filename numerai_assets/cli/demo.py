@@ -1,0 +1,87 @@
+"""`make demo`: the service on the simulated tournament, start to end, on this machine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from tournament_sim.layout import load_state
+
+
+def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
+    from tournament_sim.generate import generate_tournament
+    from tournament_sim.rounds import advance_round
+    from tournament_sim.server import SimServer, list_submissions
+
+    workdir = Path(workdir).resolve()
+    sim_dir = workdir / "sim"
+    started = time.perf_counter()
+    # Everything afresh every time (seconds at demo scale): the rounds it opens are open for the
+    # next hour, and a ledger left by an earlier demo would hold rounds this new stand-in never saw.
+    for stale in (sim_dir, workdir / "home", workdir / "dagster"):
+        shutil.rmtree(stale, ignore_errors=True)
+    print(f"[demo] generating the {scale!r} simulated tournament in {sim_dir} (seed {seed})", flush=True)
+    generate_tournament(sim_dir, scale, seed, progress=lambda m: print(f"[sim] {m}", flush=True))
+    state = load_state(sim_dir)
+    with SimServer(sim_dir) as server:
+        print(f"[demo] Numerai API stand-in at {server.url}", flush=True)
+        # The simulator's credentials open nothing but the loopback stand-in.
+        os.environ.update(
+            {
+                "NUMERAI_API_URL": server.url,
+                "NUMERAI_HOME": str(workdir / "home"),
+                "DAGSTER_HOME": str(workdir / "dagster"),
+                "NUMERAI_PUBLIC_ID": state.public_id,
+                "NUMERAI_SECRET_KEY": state.secret_key,
+                "NUMERAI_MODEL_NAME": next(iter(state.models)),
+            }
+        )
+        # A short training profile so the demo ends in minutes on 2 cores; a variable the user
+        # set wins. The weekly job uses the defaults of the README.
+        os.environ.setdefault("NUMERAI_MAX_EPOCHS", "3")
+        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        # Dagster's defaults (local storage), without the telemetry banner.
+        (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        # Imported only now: the code location reads its settings from the environment at import.
+        from numerai_assets.cli.live_runs import status, tick_round_sensor
+        from numerai_assets.cli.runs import persistent_instance, train
+        from numerai_assets.cli.summary import print_ingest_summary, print_receipt, print_training_summary
+        from numerai_assets.definitions import build_definitions
+        from numerai_assets.shared.settings import load_settings
+
+        settings = load_settings()
+        instance = persistent_instance(settings.home)
+        defs = build_definitions(settings)
+        print(
+            "\n[demo] the weekly_training job: ingest -> folds (multiprocess executor) -> ensemble "
+            "-> baseline -> diagnostics",
+            flush=True,
+        )
+        summary = train(instance)
+        print_ingest_summary(summary)
+        print_training_summary(summary)
+
+        print(f"\n[demo] round {state.current.number} is open: the round sensor's evaluation", flush=True)
+        tick = tick_round_sensor(defs, instance, cursor=None)
+        for receipt in tick.receipts:
+            print_receipt(receipt)
+        tick = tick_round_sensor(defs, instance, cursor=tick.cursor)
+        print(f"[demo] the sensor again, same round: {tick.skip_message}")
+        opened = advance_round(sim_dir)
+        print(f"\n[demo] round {opened} opens: the sensor's next evaluation", flush=True)
+        tick = tick_round_sensor(defs, instance, cursor=tick.cursor)
+        for receipt in tick.receipts:
+            print_receipt(receipt)
+        landed = list_submissions(sim_dir)
+        print(
+            f"\n[demo] the stand-in received {len(landed)} submissions: rounds {[r['round'] for r in landed]}"
+        )
+        print("\n== status ==")
+        for label, value in status(defs, settings):
+            print(f"{label:<16} {value}")
+    print(f"\n[demo] done in {time.perf_counter() - started:.0f}s; the stand-in is stopped.")
+    print(
+        f"[demo] browse the runs: DAGSTER_HOME={workdir / 'dagster'} NUMERAI_HOME={workdir / 'home'} make dev"
+    )

@@ -1,0 +1,158 @@
+"""Live runs from the command line: submit the current round, evaluate the round sensor, status.
+
+Everything goes through the persistent Dagster instance, so a run started here shows in the UI
+beside the ones the daemon starts, and the round sensor's run key rule holds for both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import dagster as dg
+
+from numerai_assets.live.assets import LIVE_JOB
+from numerai_assets.live.sensor import ROUND_SENSOR
+from numerai_assets.shared.numerai_api import NumeraiAPI, NumeraiAPIError
+from numerai_assets.shared.partitions import add_missing_partitions, round_partitions
+from numerai_assets.training.jobs import TRAINING_SCHEDULE
+
+
+class LiveRunError(RuntimeError):
+    """The live run failed or its check stopped the file; the message says which and why."""
+
+
+def submit(
+    defs: dg.Definitions, instance: dg.DagsterInstance, round_number: int | None = None, force: bool = False
+) -> dict:
+    """Run the live job for `round_number` (default: the open round); returns the submission metadata."""
+    api: NumeraiAPI = defs.resources["numerai"]
+    if round_number is None:
+        if not api.round_open():
+            raise LiveRunError("no round is open for submissions now; nothing to submit")
+        round_number = api.current_round()
+    add_missing_partitions(instance, round_partitions.name, [str(round_number)])
+    return run_live_job(defs, instance, round_number, force, tags={"numerai/started_by": "cli"})
+
+
+def run_live_job(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    round_number: int,
+    force: bool,
+    tags: dict | None = None,
+) -> dict:
+    """One live_round run for the partition, recorded in `instance`; the submission's metadata.
+
+    In this process: the job's executor is in-process anyway (the live window is short), and
+    `defs` carries the settings this command was started with.
+    """
+    job = defs.resolve_job_def(LIVE_JOB)
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=str(round_number),
+        run_config={"ops": {"submission": {"config": {"force": force}}}},
+        tags=tags,
+        raise_on_error=False,
+    )
+    problems = [
+        f"check {e.check_name}: {e.description}" for e in result.get_asset_check_evaluations() if not e.passed
+    ]
+    failures = [
+        f"{e.step_key}: {_innermost(e.event_specific_data.error)}" for e in result.get_step_failure_events()
+    ]
+    if problems or failures or not result.success:
+        raise LiveRunError(
+            f"round {round_number}, run {result.run_id}: "
+            + "; ".join(problems + failures or ["see the Dagster UI"])
+        )
+    [event] = result.asset_materializations_for_node("submission")
+    return {k: getattr(v, "value", v) for k, v in event.metadata.items()}
+
+
+def _innermost(error) -> str:
+    """The user's own exception under Dagster's wrapper, as one line."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[-1] if error.message.strip() else error.cls_name
+
+
+@dataclasses.dataclass
+class SensorTick:
+    cursor: str | None
+    skip_message: str | None
+    receipts: list[dict]
+
+
+def tick_round_sensor(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> SensorTick:
+    """One evaluation of round_open_sensor as the daemon does it, then its requested runs, here.
+
+    For a machine without the daemon (the demo, cron): the run key rule is the daemon's, so a
+    round already requested under a cursor is not requested again.
+    """
+    sensor = defs.resolve_sensor_def(ROUND_SENSOR)
+    with (
+        dg.partition_loading_context(dynamic_partitions_store=instance),
+        dg.build_sensor_context(
+            instance_ref=instance.get_ref(), cursor=cursor, definitions=defs, resources=defs.resources
+        ) as ctx,
+    ):
+        data = sensor.evaluate_tick(ctx)
+    for request in data.dynamic_partitions_requests or []:
+        add_missing_partitions(instance, request.partitions_def_name, list(request.partition_keys))
+    receipts = []
+    for request in data.run_requests or []:
+        print(
+            f"[sensor] run requested: run_key {request.run_key}, partition {request.partition_key}",
+            flush=True,
+        )
+        receipts.append(
+            run_live_job(
+                defs, instance, int(request.partition_key), False, tags={"dagster/run_key": request.run_key}
+            )
+        )
+    return SensorTick(data.cursor if data.cursor is not None else cursor, data.skip_message, receipts)
+
+
+def status(defs: dg.Definitions, settings) -> list[tuple[str, str]]:
+    """What a user asks first: the round, the last submission, the model, the next retrain."""
+    from numerai_assets.live.predict import model_version_time
+    from numerai_assets.shared import dagster_private as private
+    from numerai_assets.shared.home import HomeLayout
+    from numerai_assets.shared.model_versions import current_version
+    from numerai_assets.shared.warehouse import Warehouse
+
+    api: NumeraiAPI = defs.resources["numerai"]
+    try:
+        is_open = api.round_open()
+        round_text = (
+            f"{api.current_round()} (open for submissions)" if is_open else "none open for submissions"
+        )
+    except NumeraiAPIError as err:
+        round_text = f"unknown ({err})"
+    layout = HomeLayout(settings.home.resolve())
+    warehouse: Warehouse = defs.resources["warehouse"]
+    last = warehouse.last_submission() if layout.warehouse_path.exists() else None
+    submission_text = (
+        "none yet"
+        if last is None
+        else f"round {last['round']} as {last['model_name']}: {last['status']}"
+        + (f", submission {last['submission_id']}" if last.get("submission_id") else "")
+        + f" ({last['finished_at'] or last['started_at']:%Y-%m-%d %H:%M:%S} UTC)"
+    )
+    version = current_version(layout)
+    made = model_version_time(version) if version else None
+    version_text = "none (run `numerai-pipeline train`)" if version is None else version
+    if made is not None:
+        version_text += f" (trained {(dt.datetime.now(dt.UTC) - made).days} days ago)"
+    schedule = defs.resolve_schedule_def(TRAINING_SCHEDULE)
+    upcoming = next(
+        private.cron_string_iterator(dt.datetime.now(dt.UTC).timestamp(), schedule.cron_schedule, "UTC")
+    )
+    return [
+        ("current round", round_text),
+        ("last submission", submission_text),
+        ("model version", version_text),
+        ("next training", f"{upcoming:%Y-%m-%d %H:%M} UTC (cron '{schedule.cron_schedule}')"),
+        ("NUMERAI_HOME", str(layout.root)),
+    ]

@@ -1,1 +1,0 @@
-"""Dagster definitions, one concept per module; definitions.py gathers them."""

@@ -1,0 +1,50 @@
+"""The current ensemble on the held-out test eras: metrics, plots, importance, attention."""
+
+import dagster as dg
+
+from numerai_assets.shared.resources import DiagnosticsKnobs, NumeraiHome
+from numerai_assets.shared.warehouse import Warehouse
+
+# Which models these figures are from (the issue a user asks first: "is this what I submit?").
+SOURCE_NOTE = {
+    "figures_from": "the cross-validated fold models (and the LightGBM trained before the test gap): "
+    "none of them trained on the test eras",
+    "live_uses": "the candidate chosen out of fold (see model_choice), refit on every resolved era "
+    "(refit_model_k, refit_lgbm): not scored here, since they trained on these eras",
+}
+
+
+def build_diagnostics_asset(with_baseline: bool) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="validation_diagnostics",
+        group_name="diagnostics",
+        deps=["ensemble_weights", "live_model", *(["baseline_lgbm"] if with_baseline else [])],
+        kinds={"html", "duckdb"},
+    )
+    def validation_diagnostics(
+        context: dg.AssetExecutionContext,
+        numerai_home: NumeraiHome,
+        diagnostics: DiagnosticsKnobs,
+        warehouse: Warehouse,
+    ):
+        """Per-era CORR, FNC, BMC, MMC, exposure and churn of the ensemble, the equal-weight blend,
+        each fold model and the baseline; plots, permutation importance, attention; an HTML report."""
+        from numerai_assets.diagnostics import report
+        from numerai_assets.diagnostics.evaluate import diagnose_current, record_diagnostics
+        from numerai_assets.shared.model_versions import current_model_dir
+
+        layout = numerai_home.layout
+        result = diagnose_current(
+            layout,
+            current_model_dir(layout),
+            layout.raw_dataset_dir(numerai_home.dataset_version),
+            diagnostics.benchmark_model,
+            context.log.info,
+        )
+        images = report.pictures(result)
+        html = report.write_report(result, layout.report_dir(result.model_version), images)
+        record_diagnostics(warehouse, result)
+        context.log.info(f"report: {html}")
+        return dg.MaterializeResult(metadata={**report.metadata(result, images, html), **SOURCE_NOTE})
+
+    return validation_diagnostics

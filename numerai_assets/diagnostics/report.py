@@ -1,0 +1,192 @@
+"""Diagnostics as a user reads them: Dagster metadata (plots, tables, plain numbers) and one HTML page.
+
+Plain numbers go in the metadata so the Dagster UI plots them across materialisations; the
+pictures go in as small embedded PNGs; the same pictures and tables make the self-contained HTML
+report under NUMERAI_HOME/reports/<model version>/.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from model_core.atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from numerai_assets.diagnostics.evaluate import Diagnostics
+
+ROLLING_WINDOW = 20
+METRIC_COLUMNS = {
+    "corr mean": "corr_mean",
+    "corr std": "corr_std",
+    "sharpe": "corr_sharpe",
+    "max drawdown": "corr_max_drawdown",
+    "FNC": "fnc_mean",
+    "BMC": "bmc_mean",
+    "MMC": "mmc_mean",
+    "max exposure": "max_feature_exposure_mean",
+    "churn corr": "churn_corr_mean",
+}
+
+
+def metrics_rows(diagnostics: Diagnostics) -> list[list[object]]:
+    return [
+        [name, *(summary.get(key, math.nan) for key in METRIC_COLUMNS.values())]
+        for name, summary in diagnostics.summary.items()
+    ]
+
+
+def pictures(diagnostics: Diagnostics) -> dict[str, bytes]:
+    from model_core import plots
+
+    corrs = {name: [s.corr for s in rows] for name, rows in diagnostics.scores.items()}
+    blends = {k: v for k, v in corrs.items() if not k.startswith("fold_")}
+    out = {
+        "cumulative_corr": plots.cumulative_corr_png(diagnostics.eras, corrs),
+        "per_era_corr": plots.per_era_corr_png(diagnostics.eras, corrs["ensemble"]),
+        "rolling_sharpe": plots.rolling_sharpe_png(diagnostics.eras, blends, ROLLING_WINDOW),
+    }
+    if diagnostics.importance:
+        out["importance"] = plots.importance_png(diagnostics.importance)
+    if diagnostics.cross_attention is not None:
+        out["cross_attention"] = plots.cross_attention_png(diagnostics.cross_attention)
+    if diagnostics.temporal_attention is not None:
+        out["temporal_attention"] = plots.temporal_attention_png(diagnostics.temporal_attention)
+    return out
+
+
+def write_report(diagnostics: Diagnostics, report_dir: Path, images: dict[str, bytes]) -> Path:
+    """index.html (self-contained), the PNGs, and per-era scores as CSV; every file written atomically."""
+    from model_core.report import ReportSection, render_html
+
+    header = ["model", *METRIC_COLUMNS]
+    sections = [
+        ReportSection(
+            "Held-out test eras",
+            text=f"{len(diagnostics.eras)} eras, {diagnostics.eras[0]}..{diagnostics.eras[-1]}; "
+            f"ensemble weights {', '.join(f'{w:.3f}' for w in diagnostics.weights)}",
+            tables=[(header, metrics_rows(diagnostics))],
+            images=[
+                (k, images[k]) for k in ("cumulative_corr", "per_era_corr", "rolling_sharpe") if k in images
+            ],
+        ),
+        ReportSection(
+            "Feature importance",
+            text="Drop in mean CORR when a feature group's values are shuffled within the era.",
+            images=[(k, images[k]) for k in ("importance",) if k in images],
+            tables=[(["group", "importance"], [[g, v] for g, v in diagnostics.importance.items()])],
+        ),
+        ReportSection(
+            "Attention",
+            text=attention_text(diagnostics),
+            images=[(k, images[k]) for k in ("cross_attention", "temporal_attention") if k in images],
+        ),
+    ]
+    html = render_html(f"numerai-tournament: model version {diagnostics.model_version}", sections)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    for name, png in images.items():
+        write_bytes_atomic(report_dir / f"{name}.png", png)
+    with atomic_path(report_dir / "era_scores.csv") as tmp:
+        era_scores_frame(diagnostics).write_csv(tmp)
+    path = report_dir / "index.html"
+    write_text_atomic(path, html)
+    return path
+
+
+def attention_text(diagnostics: Diagnostics) -> str:
+    stats = diagnostics.attention_stats
+    if not stats:
+        return "This model has no cross-stock attention."
+    return (
+        f"Era {diagnostics.attention_era}, the heaviest-weighted fold model. Stocks are grouped into "
+        "deciles of their prediction; each row shows where that decile's attention goes. "
+        + ", ".join(f"{k}: {v:.3f}" for k, v in stats.items())
+    )
+
+
+def era_scores_frame(diagnostics: Diagnostics) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {"model": name, **{k: v for k, v in vars(s).items()}}
+            for name, rows in diagnostics.scores.items()
+            for s in rows
+        ]
+    )
+
+
+def metadata(diagnostics: Diagnostics, images: dict[str, bytes], report: Path) -> dict:
+    from model_core.report import markdown_image, markdown_table
+
+    ensemble = diagnostics.summary["ensemble"]
+    header = ["model", *METRIC_COLUMNS]
+    numbers = {
+        "corr_mean": ensemble["corr_mean"],
+        "corr_sharpe": ensemble["corr_sharpe"],
+        "corr_std": ensemble["corr_std"],
+        "max_drawdown": ensemble["corr_max_drawdown"],
+        "fnc_mean": ensemble.get("fnc_mean", math.nan),
+        "max_feature_exposure": ensemble.get("max_feature_exposure_mean", math.nan),
+        "equal_weight_corr_mean": diagnostics.summary["equal_weight"]["corr_mean"],
+    }
+    for key in ("bmc_mean", "mmc_mean", "churn_corr_mean"):
+        if not math.isnan(ensemble.get(key, math.nan)):
+            numbers[key] = ensemble[key]
+    if "baseline_lgbm" in diagnostics.summary:
+        numbers["baseline_lgbm_corr_mean"] = diagnostics.summary["baseline_lgbm"]["corr_mean"]
+        numbers["baseline_lgbm_corr_sharpe"] = diagnostics.summary["baseline_lgbm"]["corr_sharpe"]
+    plots_md = "\n\n".join(
+        markdown_image(images[k], k.replace("_", " "))
+        for k in ("cumulative_corr", "per_era_corr", "rolling_sharpe")
+        if k in images
+    )
+    importance_md = "\n\n".join(
+        [
+            *(markdown_image(images[k], "feature group importance") for k in ("importance",) if k in images),
+            markdown_table(["group", "importance"], [[g, v] for g, v in diagnostics.importance.items()]),
+        ]
+    )
+    attention_md = "\n\n".join(
+        [
+            attention_text(diagnostics),
+            *(
+                markdown_image(images[k], k.replace("_", " "))
+                for k in ("cross_attention", "temporal_attention")
+                if k in images
+            ),
+        ]
+    )
+    return {
+        "model_version": diagnostics.model_version,
+        "test_eras": f"{diagnostics.eras[0]}..{diagnostics.eras[-1]} ({len(diagnostics.eras)})",
+        **{k: dg.MetadataValue.float(float(v)) for k, v in numbers.items() if not math.isnan(v)},
+        "metrics": dg.MetadataValue.table(
+            [
+                dg.TableRecord(dict(zip(_keys(header), _plain(row), strict=True)))
+                for row in metrics_rows(diagnostics)
+            ],
+            schema=dg.TableSchema.from_name_type_dict(
+                {k: ("string" if k == "model" else "float") for k in _keys(header)}
+            ),
+        ),
+        "metrics_md": dg.MetadataValue.md(markdown_table(header, metrics_rows(diagnostics))),
+        "plots": dg.MetadataValue.md(plots_md),
+        "feature_importance": dg.MetadataValue.md(importance_md),
+        "attention": dg.MetadataValue.md(attention_md),
+        "report": dg.MetadataValue.path(str(report)),
+    }
+
+
+def _keys(header: list[str]) -> list[str]:
+    return [h.replace(" ", "_").lower() for h in header]
+
+
+def _plain(row: list[object]) -> list[object]:
+    """Table cells: NaN becomes None (shown empty), floats rounded for reading."""
+    out = []
+    for value in row:
+        if isinstance(value, float):
+            out.append(None if math.isnan(value) else round(value, 5))
+        else:
+            out.append(value)
+    return out

@@ -1,0 +1,128 @@
+"""Glue for model_choice: the candidates' out-of-fold figures decide, the test block is reported.
+
+Reads what the fold stage left in the model version's folder (the transformer folds' and the
+LightGBM folds' out-of-fold predictions, the LightGBM's test-block predictions), fits the blend
+weight and chooses with model_core.candidates, scores the test block for the report, and writes
+`choice.json`. No test era reaches `fit_blend_weight` or `choose_candidate`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from model_core.atomic import write_text_atomic
+from model_core.era_store import EraStore
+from model_core.schema import MAIN_TARGET
+from numerai_assets.shared.home import CHOICE_FILE, OOF_LGBM, OOF_TRANSFORMER, TEST_LGBM, HomeLayout
+from numerai_assets.shared.model_versions import load_plan, temporal_context
+
+
+def choose_for_version(
+    layout: HomeLayout, metric: str, pinned: str | None, log: Callable[[str], None]
+):  # -> model_core.candidates.Choice
+    import dataclasses
+
+    from model_core.candidates import (
+        LGBM,
+        TRANSFORMER,
+        candidate_predictions,
+        choose_candidate,
+        era_corrs,
+        figures,
+        fit_blend_weight,
+        load_era_predictions,
+    )
+
+    plan = load_plan(layout)
+    folder = layout.model_dir(plan.model_version)
+    store = EraStore(plan.store_path)
+    target = store.target_index(MAIN_TARGET)
+    oof_transformer = _required(folder / OOF_TRANSFORMER, "ensemble_weights", load_era_predictions)
+    targets = {era: store.era(era).targets[:, target] for era in oof_transformer}
+    weight, test_lgbm = 1.0, None
+    if (folder / OOF_LGBM).exists():
+        oof_lgbm = load_era_predictions(folder / OOF_LGBM)
+        weight = fit_blend_weight(oof_transformer, oof_lgbm, targets)
+        oof = candidate_predictions(oof_transformer, oof_lgbm, weight)
+        test_lgbm = load_era_predictions(folder / TEST_LGBM) if (folder / TEST_LGBM).exists() else None
+    else:
+        if pinned not in (None, TRANSFORMER):
+            raise ValueError(
+                f"NUMERAI_CANDIDATE={pinned}: the LightGBM candidate was not trained "
+                "(NUMERAI_BASELINE is off); pin 'transformer' or turn it on"
+            )
+        oof = {TRANSFORMER: oof_transformer}
+    choice = choose_candidate(
+        {name: era_corrs(p, targets) for name, p in oof.items()}, metric, pinned, weight
+    )
+    log(f"candidates: {choice.candidate} chosen; {choice.reason}; blend weight {weight:.2f}")
+    test = _test_block_figures(layout, plan, store, target, test_lgbm, weight)
+    choice = dataclasses.replace(choice, test={name: figures(c) for name, c in test.items()})
+    if LGBM in choice.test:
+        log("test block (report only): " + ", ".join(f"{n} {f['mean']:.4f}" for n, f in choice.test.items()))
+    write_text_atomic(folder / CHOICE_FILE, json.dumps(choice.to_dict(), indent=2))
+    return choice
+
+
+def load_choice(layout: HomeLayout, model_version: str):
+    from model_core.candidates import Choice
+
+    return Choice.from_dict(
+        _required(
+            layout.model_dir(model_version) / CHOICE_FILE, "model_choice", lambda p: json.loads(p.read_text())
+        )
+    )
+
+
+def _test_block_figures(layout, plan, store, target, test_lgbm, weight) -> dict[str, list[float]]:
+    """Per-era CORR of each candidate's cross-validated models on the held-out test block."""
+    from model_core.candidates import candidate_predictions, era_corrs
+    from model_core.inference import Ensemble
+
+    eras = list(plan.plan.test_eras)
+    if not eras:
+        return {}
+    ensemble = Ensemble(layout.model_dir(plan.model_version), members="folds")
+    context = temporal_context(layout, store, ensemble.spec.temporal_lags)
+    targets, transformer = {}, {}
+    for era in eras:
+        data = store.era(era)
+        targets[era] = data.targets[:, target]
+        transformer[era] = ensemble.predict(data.features, None if context is None else context.for_era(era))
+    if test_lgbm is None:
+        return {"transformer": era_corrs(transformer, targets)}
+    predictions = candidate_predictions(transformer, {e: test_lgbm[e] for e in eras}, weight)
+    return {name: era_corrs(p, targets) for name, p in predictions.items()}
+
+
+def _required(path: Path, asset: str, read):
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing (materialise {asset} first)")
+    return read(path)
+
+
+def record_choice(layout: HomeLayout, warehouse, choice) -> str:
+    """The choice's rows in the warehouse's `candidates` table; returns the model version."""
+    version = load_plan(layout).model_version
+    nan = float("nan")
+    warehouse.upsert_candidates(
+        [
+            {
+                "model_version": version,
+                "candidate": name,
+                "chosen": name == choice.candidate,
+                "metric": choice.metric,
+                "reason": choice.reason,
+                "blend_weight": choice.blend_weight,
+                "oof_corr_mean": oof["mean"],
+                "oof_corr_sharpe": oof["sharpe"],
+                "oof_eras": oof["eras"],
+                "test_corr_mean": choice.test.get(name, {}).get("mean", nan),
+                "test_corr_sharpe": choice.test.get(name, {}).get("sharpe", nan),
+            }
+            for name, oof in choice.oof.items()
+        ]
+    )
+    return version

@@ -1,0 +1,160 @@
+"""The assets that make the week's live model: the candidate chosen out of fold, the refits it
+needs (on every resolved era), and the completed, promoted version.
+
+    fold_model_k, baseline_lgbm ─► ensemble_weights ─► model_choice ─► refit_model_k ─┐
+                                                                   └─► refit_lgbm ────┴─► live_model
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+
+from numerai_assets.shared.executor import GPU_POOL, GPU_TAG
+from numerai_assets.shared.resources import DiagnosticsKnobs, NumeraiHome
+from numerai_assets.shared.warehouse import Warehouse
+from numerai_assets.training.resources import TrainingKnobs
+
+
+def build_choice_asset(with_lgbm: bool) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="model_choice",
+        group_name="ensemble",
+        deps=["ensemble_weights", *(["baseline_lgbm"] if with_lgbm else [])],
+        kinds={"json"},
+    )
+    def model_choice(
+        context: dg.AssetExecutionContext,
+        numerai_home: NumeraiHome,
+        diagnostics: DiagnosticsKnobs,
+        warehouse: Warehouse,
+    ):
+        """The candidate to submit (transformer ensemble, LightGBM or their rank blend), by its
+        out-of-fold CORR or Sharpe (NUMERAI_SELECTION_METRIC) unless pinned (NUMERAI_CANDIDATE);
+        the held-out test block is scored for the report only."""
+        from numerai_assets.ensemble.choice import choose_for_version, record_choice
+
+        layout = numerai_home.layout
+        choice = choose_for_version(
+            layout, diagnostics.selection_metric, diagnostics.pinned_candidate, context.log.info
+        )
+        version = record_choice(layout, warehouse, choice)
+        return dg.MaterializeResult(metadata=_choice_metadata(version, choice))
+
+    return model_choice
+
+
+def build_refit_asset(seed_index: int, extra_op_tags: Mapping[str, Any] | None = None) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"refit_model_{seed_index}",
+        group_name="ensemble",
+        deps=["model_choice"],
+        kinds={"pytorch"},
+        op_tags={GPU_TAG: "1", **(extra_op_tags or {})},
+        pool=GPU_POOL,
+        description=f"Transformer refit {seed_index} for live: every resolved era, the folds' epoch count.",
+    )
+    def refit_model(context: dg.AssetExecutionContext, numerai_home: NumeraiHome, training: TrainingKnobs):
+        from numerai_assets.ensemble.refit import refit_transformer
+
+        refit = refit_transformer(seed_index, numerai_home.layout, training, context.log.info)
+        return dg.MaterializeResult(metadata=_refit_metadata(refit))
+
+    return refit_model
+
+
+@dg.asset(group_name="ensemble", deps=["model_choice"], kinds={"lightgbm"})
+def refit_lgbm(context: dg.AssetExecutionContext, numerai_home: NumeraiHome, diagnostics: DiagnosticsKnobs):
+    """The LightGBM for live: the example parameters on every resolved era (when the choice needs it)."""
+    from numerai_assets.ensemble.refit import refit_lgbm as fit
+
+    refit = fit(numerai_home.layout, diagnostics.baseline_estimators, context.log.info)
+    return dg.MaterializeResult(metadata=_refit_metadata(refit))
+
+
+def build_live_model_asset(refit_seeds: int, with_lgbm: bool) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="live_model",
+        group_name="ensemble",
+        deps=[*(f"refit_model_{k}" for k in range(refit_seeds)), *(["refit_lgbm"] if with_lgbm else [])],
+        kinds={"json"},
+    )
+    def live_model(context: dg.AssetExecutionContext, numerai_home: NumeraiHome, training: TrainingKnobs):
+        """What predicts live from now on: the chosen candidate made of the refits; promoted."""
+        from numerai_assets.ensemble.live_model import complete_live_model
+
+        spec = complete_live_model(numerai_home.layout, training.refit_seeds)
+        context.log.info(
+            f"model version {spec.model_version} is current; live: {spec.candidate} of the refits"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "model_version": spec.model_version,
+                "candidate": spec.candidate,
+                "reason": spec.choice["reason"],
+                "live_checkpoints": ", ".join(spec.live_checkpoints) or "none",
+                "lightgbm": spec.lgbm_model or "none",
+                "blend_weight_transformer": spec.blend_weight,
+            }
+        )
+
+    return live_model
+
+
+def build_live_model_assets(
+    refit_seeds: int, with_lgbm: bool, fold_op_tags: Mapping[str, Any] | None
+) -> list:
+    refits = [build_refit_asset(k, fold_op_tags) for k in range(refit_seeds)]
+    lgbm = [refit_lgbm] if with_lgbm else []
+    return [build_choice_asset(with_lgbm), *refits, *lgbm, build_live_model_asset(refit_seeds, with_lgbm)]
+
+
+def _choice_metadata(version: str, choice) -> dict:
+    rows = [
+        dg.TableRecord(
+            {
+                "candidate": name,
+                "chosen": name == choice.candidate,
+                "oof_corr_mean": round(oof["mean"], 5),
+                "oof_corr_sharpe": round(oof["sharpe"], 3),
+                "oof_eras": oof["eras"],
+                "test_corr_mean": round(choice.test.get(name, {}).get("mean", float("nan")), 5),
+                "test_corr_sharpe": round(choice.test.get(name, {}).get("sharpe", float("nan")), 3),
+            }
+        )
+        for name, oof in choice.oof.items()
+    ]
+    columns = {
+        "candidate": "string",
+        "chosen": "bool",
+        "oof_corr_mean": "float",
+        "oof_corr_sharpe": "float",
+        "oof_eras": "int",
+        "test_corr_mean": "float",
+        "test_corr_sharpe": "float",
+    }
+    return {
+        "model_version": version,
+        "candidate": choice.candidate,
+        "reason": choice.reason,
+        "metric": choice.metric,
+        "pinned": choice.pinned,
+        "blend_weight_transformer": choice.blend_weight,
+        "candidates": dg.MetadataValue.table(rows, schema=dg.TableSchema.from_name_type_dict(columns)),
+        "note": "out-of-fold figures decide; test-block figures come from the cross-validated models "
+        "(never trained on the test block) and are reported only; live uses refits on every resolved era",
+    }
+
+
+def _refit_metadata(refit) -> dict:
+    if refit.skipped:
+        return {"model_version": refit.model_version, "skipped": refit.skipped}
+    meta = {
+        "model_version": refit.model_version,
+        "train_eras": f"{refit.eras[0]}..{refit.eras[-1]} ({len(refit.eras)})",
+        "train_rows": refit.rows,
+        "path": dg.MetadataValue.path(str(refit.path)),
+    }
+    if refit.result is not None:
+        meta |= {"epochs": refit.epochs, "device": refit.result.device}
+    return meta

@@ -1,0 +1,102 @@
+"""Glue for the refit assets (refit_model_k, refit_lgbm): the live models, trained on every resolved era of the version's store.
+
+The folds chose the settings and the epoch count (each fold checkpoint records its best epoch);
+`model_choice` chose the candidate. A refit that the choice does not need is skipped, so a week
+whose LightGBM wins spends no time on transformer refits, and the other way round.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from model_core.era_store import EraStore
+from numerai_assets.ensemble.choice import load_choice
+from numerai_assets.shared.home import HomeLayout
+from numerai_assets.shared.model_versions import load_plan, temporal_context
+from numerai_assets.training.resources import TrainingKnobs
+
+REFIT_LGBM = "lgbm_refit.txt"
+
+
+def refit_checkpoint_name(seed_index: int) -> str:
+    return f"refit_{seed_index}.pt"
+
+
+@dataclasses.dataclass(frozen=True)
+class Refit:
+    model_version: str
+    skipped: str | None  # why nothing was trained, or None
+    eras: tuple[str, ...] = ()
+    epochs: int = 0
+    rows: int = 0
+    path: Path | None = None
+    result: object = None  # model_core.train.TrainResult of a transformer refit
+
+
+def refit_transformer(
+    seed_index: int, layout: HomeLayout, knobs: TrainingKnobs, log: Callable[[str], None]
+) -> Refit:
+    from model_core.batches import EraBatches
+    from model_core.refit import make_refit_plan
+    from model_core.train import load_trained, resolve_device, train_fold
+
+    saved = load_plan(layout)
+    choice = load_choice(layout, saved.model_version)
+    if choice.candidate == "lgbm":
+        return Refit(saved.model_version, skipped="the LightGBM was chosen: no transformer refit needed")
+    store = EraStore(saved.store_path)
+    best_epochs = [load_trained(saved.checkpoint(layout, f.index))[1]["best_epoch"] for f in saved.plan.folds]
+    plan = make_refit_plan(store.resolved_eras(), best_epochs, knobs.refit_seeds, knobs.seed)
+    seed = plan.seeds[seed_index]
+    batches = EraBatches(
+        store,
+        plan.eras,
+        eras_per_batch=knobs.eras_per_batch,
+        context=temporal_context(layout, store, knobs.temporal_lags),
+        shuffle=True,
+        seed=seed,
+        max_stocks=knobs.max_stocks,
+    )
+    device = resolve_device(knobs.device, seed_index)
+    log(
+        f"refit {seed_index} (seed {seed}): {len(plan.eras)} resolved eras ({plan.eras[0]}..{plan.eras[-1]}, "
+        f"{batches.rows:,} rows), {plan.epochs} epochs (the folds' median best {best_epochs}), device {device}"
+    )
+    config = dataclasses.replace(knobs.to_train_config(), max_epochs=plan.epochs, seed=seed)
+    path = layout.model_dir(saved.model_version) / refit_checkpoint_name(seed_index)
+
+    def report(epoch) -> None:
+        log(
+            f"refit {seed_index} epoch {epoch.epoch}/{plan.epochs}: loss {epoch.train_loss:.4f}, {epoch.rows_per_s:,.0f} rows/s"
+        )
+
+    result = train_fold(
+        knobs.to_model_config(len(store.features)), config, batches, None, path, device, report
+    )
+    return Refit(saved.model_version, None, plan.eras, plan.epochs, batches.rows, path, result)
+
+
+def refit_lgbm(layout: HomeLayout, n_estimators: int, log: Callable[[str], None]) -> Refit:
+    from model_core import schema
+    from model_core.baseline import BaselineConfig, save_lgbm, train_lgbm
+
+    saved = load_plan(layout)
+    if load_choice(layout, saved.model_version).candidate == "transformer":
+        return Refit(saved.model_version, skipped="the transformer was chosen: no LightGBM refit needed")
+    store = EraStore(saved.store_path)
+    eras = tuple(store.resolved_eras())
+    log(f"LightGBM refit: {len(eras)} resolved eras ({eras[0]}..{eras[-1]}), {n_estimators} trees")
+    config = BaselineConfig(n_estimators=n_estimators, era_stride=1)
+    model = train_lgbm(store, eras, store.target_index(schema.MAIN_TARGET), config)
+    path = layout.model_dir(saved.model_version) / REFIT_LGBM
+    save_lgbm(model, path)
+    rows = (
+        store.era_table.filter(pl.col(schema.ERA).is_in(list(eras)))
+        .select((pl.col("row_end") - pl.col("row_start")).sum())
+        .item()
+    )
+    return Refit(saved.model_version, None, eras, 0, rows, path)

@@ -1,0 +1,124 @@
+"""Ingest: the dataset version and each round's live file, downloaded atomically; the cleaned
+per-era store and the era x feature returns built from them."""
+
+import dagster as dg
+import numpy as np
+
+from model_core import schema
+from model_core.atomic import atomic_path
+from model_core.clean import CleanConfig, CleanSummary, build_era_store
+from model_core.era_store import EraStore
+from model_core.feature_returns import compute_feature_returns, summarise_feature_returns
+from model_core.report import markdown_table
+from numerai_assets.ingest.fetch import fetch_dataset, fetch_round, live_era_labels
+from numerai_assets.shared.numerai_api import NumeraiAPI
+from numerai_assets.shared.partitions import add_missing_partitions, era_partitions, round_partitions
+from numerai_assets.shared.resources import NumeraiHome
+
+# What `numerai-pipeline ingest` and the weekly job start with, in order.
+INGEST_ASSETS = ("raw_dataset", "clean_eras", "feature_returns")
+
+
+@dg.asset(group_name="ingest", kinds={"parquet"})
+def raw_dataset(context: dg.AssetExecutionContext, numerai: NumeraiAPI, numerai_home: NumeraiHome):
+    """train / validation / features.json / benchmarks / meta model of the dataset version."""
+    version = numerai_home.dataset_version
+    fetched = fetch_dataset(numerai, version, numerai_home.layout.raw_dataset_dir(version), context.log.info)
+    return dg.MaterializeResult(
+        metadata={
+            "dataset_version": version,
+            "files": dg.MetadataValue.table(
+                records=[
+                    dg.TableRecord({"file": f.name, "rows": f.rows or 0, "MB": round(f.bytes / 1e6, 2)})
+                    for f in fetched
+                ],
+                schema=dg.TableSchema.from_name_type_dict({"file": "string", "rows": "int", "MB": "float"}),
+            ),
+            "rows": sum(f.rows or 0 for f in fetched if f.name in ("train.parquet", "validation.parquet")),
+            "bytes": sum(f.bytes for f in fetched),
+            "seconds": round(sum(f.seconds for f in fetched), 2),
+            "path": dg.MetadataValue.path(str(numerai_home.layout.raw_dataset_dir(version))),
+            "api": numerai.endpoint,
+        }
+    )
+
+
+@dg.asset(group_name="ingest", kinds={"parquet"}, partitions_def=round_partitions)
+def raw_round(context: dg.AssetExecutionContext, numerai: NumeraiAPI, numerai_home: NumeraiHome):
+    """The round's live file (+ live benchmarks), at a round-specific path."""
+    round_number = int(context.partition_key)
+    link = numerai_home.layout.round_dir(round_number)
+    fetched = fetch_round(numerai, numerai_home.dataset_version, round_number, link, context.log.info)
+    live = next(f for f in fetched if f.name == "live.parquet")
+    return dg.MaterializeResult(
+        metadata={
+            "round": round_number,
+            "rows": live.rows or 0,
+            "live_era": ", ".join(live_era_labels(live.path)),
+            "files": ", ".join(f.name for f in fetched),
+            "bytes": sum(f.bytes for f in fetched),
+            "seconds": round(sum(f.seconds for f in fetched), 2),
+            "path": dg.MetadataValue.path(str(link)),
+        }
+    )
+
+
+@dg.asset(group_name="features", deps=[raw_dataset], kinds={"numpy"})
+def clean_eras(context: dg.AssetExecutionContext, numerai_home: NumeraiHome):
+    """Per-era int8 features and float32 targets, streamed from the raw files; era partitions registered."""
+    layout = numerai_home.layout
+    config = CleanConfig(
+        feature_set=numerai_home.feature_set, eras_per_chunk=numerai_home.clean_eras_per_chunk
+    )
+    store, summary = build_era_store(
+        layout.raw_dataset_dir(numerai_home.dataset_version),
+        layout.clean_eras_current,
+        config,
+        context.log.info,
+    )
+    added = add_missing_partitions(context.instance, era_partitions.name, store.eras)
+    context.log.info(f"registered {len(added)} new era partition(s)")
+    return dg.MaterializeResult(
+        metadata=_store_metadata(store, summary, numerai_home.feature_set, len(added))
+    )
+
+
+@dg.asset(group_name="features", deps=[clean_eras], kinds={"parquet"})
+def feature_returns(context: dg.AssetExecutionContext, numerai_home: NumeraiHome):
+    """Era x feature correlation with the target: the momentum input and a regime diagnostic."""
+    store = EraStore(numerai_home.layout.clean_eras_current)
+    returns = compute_feature_returns(store, progress=context.log.info)
+    path = numerai_home.layout.feature_returns_path
+    with atomic_path(path) as tmp:
+        returns.write_parquet(tmp)
+    top = summarise_feature_returns(returns)
+    values = returns.drop(schema.ERA)
+    return dg.MaterializeResult(
+        metadata={
+            "eras": returns.height,
+            "features": values.width,
+            "mean_abs_corr": float(np.nanmean(np.abs(values.to_numpy()))) if values.height else 0.0,
+            "top_features": dg.MetadataValue.md(markdown_table(top.columns, top.rows())),
+            "store": str(store.path),
+            "path": dg.MetadataValue.path(str(path)),
+        }
+    )
+
+
+def _store_metadata(store: EraStore, summary: CleanSummary, feature_set: str, new_partitions: int) -> dict:
+    return {
+        "rows": summary.rows,
+        "eras": summary.eras,
+        "resolved_eras": summary.resolved_eras,
+        "first_era": store.eras[0],
+        "last_era": store.eras[-1],
+        "features": summary.features,
+        "feature_set": feature_set,
+        "targets": summary.targets,
+        "missing_share": round(summary.missing_share, 6),
+        "unavailable_feature_eras": summary.unavailable_feature_eras,
+        "bytes": store.nbytes(),
+        "seconds": round(summary.seconds, 2),
+        "new_era_partitions": new_partitions,
+        "path": dg.MetadataValue.path(str(store.path)),
+    }

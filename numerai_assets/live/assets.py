@@ -1,0 +1,111 @@
+"""A round's live path: raw_round -> live_predictions (gated by a blocking check) -> submission."""
+
+import dagster as dg
+
+from numerai_assets.ingest.assets import raw_round
+from numerai_assets.live.resources import LiveKnobs
+from numerai_assets.shared.numerai_api import NumeraiAPI
+from numerai_assets.shared.partitions import round_partitions
+from numerai_assets.shared.resources import NumeraiHome
+from numerai_assets.shared.warehouse import Warehouse
+
+LIVE_JOB = "live_round"
+
+
+@dg.asset(group_name="live", partitions_def=round_partitions, deps=[raw_round], kinds={"parquet"})
+def live_predictions(context: dg.AssetExecutionContext, numerai_home: NumeraiHome, warehouse: Warehouse):
+    """The current ensemble's predictions of the round's live era (ids and values in (0, 1])."""
+    from numerai_assets.live.predict import predict_live
+
+    result = predict_live(numerai_home.layout, int(context.partition_key))
+    warehouse.upsert_round(result.round_number, result.live_era, result.rows)
+    context.log.info(
+        f"round {result.round_number}: {result.rows} live predictions by model version "
+        f"{result.model_version} in {result.seconds:.1f}s"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "round": result.round_number,
+            "model_version": result.model_version,
+            "rows": result.rows,
+            "live_era": result.live_era,
+            "seconds": round(result.seconds, 2),
+            "path": dg.MetadataValue.path(str(result.path)),
+        }
+    )
+
+
+@dg.asset_check(asset=live_predictions, blocking=True, description="Nothing bad reaches submission.")
+def live_predictions_are_submittable(
+    context: dg.AssetCheckExecutionContext, numerai_home: NumeraiHome, live: LiveKnobs
+):
+    """Every live id once, values in [0, 1], no NaN, not constant, a recent enough model version."""
+    from numerai_assets.live.predict import live_ids, live_prediction_problems, read_live_predictions
+
+    layout = numerai_home.layout
+    key = context.partition_key if context.has_partition_key else context.run.tags["dagster/partition"]
+    round_number = int(key)
+    frame, version = read_live_predictions(layout.live_predictions_path(round_number))
+    problems = live_prediction_problems(
+        frame, live_ids(layout, round_number), version, live.max_model_age_days
+    )
+    return dg.AssetCheckResult(
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "round": round_number,
+            "model_version": version or "unknown",
+            "problems": "; ".join(problems) or "none",
+        },
+        description="; ".join(problems) or f"{frame.height} predictions ready to submit",
+    )
+
+
+class SubmissionConfig(dg.Config):
+    force: bool = False  # upload even when the ledger says this round was already submitted
+
+
+@dg.asset(group_name="live", partitions_def=round_partitions, deps=[live_predictions], kinds={"csv"})
+def submission(
+    context: dg.AssetExecutionContext,
+    config: SubmissionConfig,
+    numerai: NumeraiAPI,
+    numerai_home: NumeraiHome,
+    warehouse: Warehouse,
+    live: LiveKnobs,
+):
+    """The validated CSV, uploaded once per round and model (a dry run without credentials)."""
+    from numerai_assets.live.submit import submit_round
+
+    receipt = submit_round(
+        numerai,
+        warehouse,
+        numerai_home.layout,
+        int(context.partition_key),
+        live.model_name,
+        config.force,
+        context.log.info,
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "round": receipt.round_number,
+            "status": receipt.status,
+            "dry_run": receipt.status == "dry_run",
+            "model_name": receipt.model_name,
+            "model_id": receipt.model_id,
+            "submission_id": receipt.submission_id or "none",
+            "rows": receipt.rows,
+            "sha256": receipt.sha256,
+            "model_version": receipt.model_version,
+            "path": dg.MetadataValue.path(str(receipt.path)),
+        }
+    )
+
+
+live_round_job = dg.define_asset_job(
+    LIVE_JOB,
+    selection=dg.AssetSelection.assets(raw_round, live_predictions, submission),
+    # In one process: the live window is short and three small steps need no process each.
+    executor_def=dg.in_process_executor,
+    description="A round's live file -> predictions -> checked -> uploaded (the round sensor starts it).",
+)

@@ -1,0 +1,142 @@
+"""Glue for the live path: predict a round's live era with the current ensemble, check the result.
+
+The live era is scored by the same `Ensemble.predict` as the test eras and backfills. Its temporal
+context is that of the era after the last one in the store: only eras whose targets are known
+by then are read, the same rule as in training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+from model_core import schema
+from model_core.atomic import atomic_path
+from model_core.clean import clean_live_frame
+from model_core.era_store import EraStore
+from numerai_assets.ingest.fetch import live_era_labels
+from numerai_assets.shared.home import HomeLayout
+from numerai_assets.shared.model_versions import current_model_dir, temporal_context
+
+VERSION_KEY = b"numerai_model_version"  # parquet key-value metadata of the live predictions file
+
+
+@dataclasses.dataclass(frozen=True)
+class LivePredictions:
+    round_number: int
+    model_version: str
+    path: Path
+    rows: int
+    seconds: float
+    live_era: str
+
+
+def predict_live(layout: HomeLayout, round_number: int) -> LivePredictions:
+    """Predict round `round_number`'s live file (from raw_round) and write id, prediction to parquet."""
+    from model_core.inference import Ensemble
+
+    started = time.perf_counter()
+    live_file = layout.round_dir(round_number) / schema.LIVE_FILE
+    if not live_file.exists():
+        raise FileNotFoundError(
+            f"{live_file}: no live file for round {round_number} (materialise raw_round first)"
+        )
+    ensemble = Ensemble(current_model_dir(layout))
+    ids, features = clean_live_frame(live_file, ensemble.spec.features)
+    context = None
+    if ensemble.spec.temporal_lags:
+        # The latest ingest (not the one the model trained on): the most recent resolved eras.
+        store = EraStore(layout.clean_eras_current)
+        history = temporal_context(layout, store, ensemble.spec.temporal_lags)
+        if history.features != ensemble.spec.features:
+            raise ValueError(
+                f"the feature returns in {layout.feature_returns_path} cover {len(history.features)} features, "
+                f"model version {ensemble.model_version} reads {len(ensemble.spec.features)}: the feature set "
+                "changed since it was trained (NUMERAI_FEATURE_SET); retrain first"
+            )
+        context = history.for_era(schema.DATA_TYPE_LIVE, position=history.next_position)
+    predictions = ensemble.predict(features, context)
+    path = layout.live_predictions_path(round_number)
+    frame = pl.DataFrame({schema.ID: ids, schema.PREDICTION: predictions})
+    table = frame.to_arrow().replace_schema_metadata({VERSION_KEY: ensemble.model_version.encode()})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    return LivePredictions(
+        round_number=round_number,
+        model_version=ensemble.model_version,
+        path=path,
+        rows=frame.height,
+        seconds=time.perf_counter() - started,
+        live_era=", ".join(sorted(live_era_labels(live_file))),
+    )
+
+
+def read_live_predictions(path: Path) -> tuple[pl.DataFrame, str | None]:
+    """The predictions and the model version that made them."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no live predictions (materialise live_predictions first)")
+    table = pq.read_table(path)
+    version = (table.schema.metadata or {}).get(VERSION_KEY)
+    return pl.from_arrow(table), None if version is None else version.decode()
+
+
+def model_version_time(model_version: str) -> dt.datetime | None:
+    """When a version was made: its name starts with the UTC time (cv_folds names it so)."""
+    try:
+        return dt.datetime.strptime(model_version[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+def live_prediction_problems(
+    predictions: pl.DataFrame,
+    live_ids: Sequence[str],
+    model_version: str | None,
+    max_age_days: float,
+    now: dt.datetime | None = None,
+) -> list[str]:
+    """Everything wrong with a live predictions frame; empty when it may be submitted."""
+    problems = []
+    if schema.ID not in predictions.columns or schema.PREDICTION not in predictions.columns:
+        return [f"columns are {predictions.columns}, expected {schema.ID!r} and {schema.PREDICTION!r}"]
+    ids = predictions[schema.ID]
+    duplicated = ids.filter(ids.is_duplicated()).unique().to_list()
+    if duplicated:
+        problems.append(f"{len(duplicated)} ids appear more than once (e.g. {duplicated[:3]})")
+    missing = set(live_ids) - set(ids.to_list())
+    if missing:
+        problems.append(f"{len(missing)} live ids have no prediction (e.g. {sorted(missing)[:3]})")
+    extra = set(ids.to_list()) - set(live_ids)
+    if extra:
+        problems.append(f"{len(extra)} ids are not in the live file (e.g. {sorted(extra)[:3]})")
+    values = predictions[schema.PREDICTION].cast(pl.Float64).to_numpy()
+    if np.isnan(values).any():
+        problems.append(f"{int(np.isnan(values).sum())} predictions are NaN")
+    finite = values[~np.isnan(values)]
+    if finite.size and (finite.min() < 0 or finite.max() > 1):
+        problems.append(f"predictions outside [0, 1]: min {finite.min():.4g}, max {finite.max():.4g}")
+    if finite.size and np.ptp(finite) == 0:
+        problems.append(f"predictions are constant ({finite[0]:.4g})")
+    made = None if model_version is None else model_version_time(model_version)
+    if made is None:
+        problems.append(f"the model version {model_version!r} does not say when it was trained")
+    else:
+        age = ((now or dt.datetime.now(dt.UTC)) - made).total_seconds() / 86_400
+        if age > max_age_days:
+            problems.append(
+                f"model version {model_version} is {age:.1f} days old, over the limit of {max_age_days:g} "
+                "(NUMERAI_MAX_MODEL_AGE_DAYS): retrain first"
+            )
+    return problems
+
+
+def live_ids(layout: HomeLayout, round_number: int) -> list[str]:
+    live_file = layout.round_dir(round_number) / schema.LIVE_FILE
+    return pl.read_parquet(live_file, columns=[schema.ID])[schema.ID].to_list()

@@ -1,0 +1,252 @@
+"""All user settings, from environment variables prefixed NUMERAI_ (or a .env file).
+
+Each setting is declared once, as a `Knob` (name, type, default, range, one line of doc): the
+model's knobs in `model_core.knobs`, the service's below. `Settings` is built from those
+declarations, the Dagster resources take their defaults from them (`knob_default`), and the
+README's settings tables are generated from them (`numerai_assets.shared.settings_doc`).
+
+Bad values fail when the code location loads, with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, create_model, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from model_core import knobs as model_knobs
+from model_core.knobs import Knob
+
+ENV_PREFIX = "NUMERAI_"
+
+# The README's tables, in this order; a knob's `group` names its table.
+GROUPS = {
+    "api": "The Numerai API and the account",
+    "data": "Data and storage",
+    "execution": "Where steps run",
+    "training": "Training knobs (defaults sized for the `demo` tournament on 2 CPU cores)",
+    "diagnostics": "Ensemble, baseline and diagnostics",
+    "automation": "Live rounds, schedule and backfills",
+}
+
+SERVICE_KNOBS: tuple[Knob, ...] = (
+    Knob(
+        "api_url",
+        str | None,
+        None,
+        "GraphQL endpoint (numerapi has no URL argument; we set its module global)",
+        "api",
+        shown="unset = the real API",
+    ),
+    Knob(
+        "public_id",
+        SecretStr | None,
+        None,
+        "API key id; with `NUMERAI_SECRET_KEY` or neither. Passed as `dagster.EnvVar`, never printed or stored",
+        "api",
+    ),
+    Knob(
+        "secret_key",
+        SecretStr | None,
+        None,
+        "API key secret; with `NUMERAI_PUBLIC_ID` or neither. Passed as `dagster.EnvVar`, never printed or stored",
+        "api",
+    ),
+    Knob("model_name", str | None, None, "which of the account's models to submit as", "api"),
+    Knob(
+        "api_retries",
+        int,
+        4,
+        "attempts per API call on transient errors (5xx, connection, timeout)",
+        "api",
+        ge=1,
+        le=20,
+    ),
+    Knob("api_backoff_s", float, 2.0, "first retry delay, doubled each attempt", "api", ge=0, le=300),
+    Knob("dataset_version", str, "v5.2", "dataset version to download", "data", pattern=r"^v\d+\.\d+$"),
+    Knob("home", Path, Path(".numerai"), "where data, stores and the warehouse live", "data"),
+    Knob(
+        "executor",
+        Literal["multiprocess", "in_process", "k8s"],
+        "multiprocess",
+        "`multiprocess`, `in_process`, `k8s` (dagster-k8s' `k8s_job_executor`: a pod per step)",
+        "execution",
+    ),
+    Knob(
+        "k8s_gpu_toleration",
+        str,
+        "nvidia.com/gpu",
+        "toleration key added to fold pods under `k8s` (empty: none)",
+        "execution",
+    ),
+    # A JSON object in the environment; kept as sorted (label, value) pairs so Settings stays hashable.
+    Knob(
+        "k8s_gpu_node_selector",
+        Annotated[tuple[tuple[str, str], ...], NoDecode],
+        (),
+        'JSON object, node selector of fold pods under `k8s`, e.g. `{"gpu": "a100"}`',
+        "execution",
+        shown="empty",
+    ),
+    Knob(
+        "fold_concurrency",
+        int,
+        1,
+        "fold steps at once (the executor's `numerai/gpu` tag limit): the number of GPUs",
+        "execution",
+        ge=1,
+        le=64,
+    ),
+    Knob(
+        "baseline",
+        bool,
+        True,
+        "train the example scripts' LightGBM (`baseline_lgbm`) in the weekly job",
+        "diagnostics",
+    ),
+    Knob(
+        "benchmark_model",
+        str | None,
+        None,
+        "the benchmark column of `validation_benchmark_models.parquet` that BMC is measured against",
+        "diagnostics",
+        shown="first `*_ender20` column",
+    ),
+    Knob("round_poll_s", int, 60, "how often the round sensor asks the API", "automation", ge=5, le=3600),
+    Knob(
+        "training_cron",
+        str,
+        "0 6 * * 0",
+        "the `weekly_training_schedule`, cron in UTC (Sundays 06:00)",
+        "automation",
+    ),
+    Knob(
+        "max_model_age_days",
+        float,
+        21.0,
+        "live predictions of an older model version are refused by the check",
+        "automation",
+        gt=0,
+    ),
+    Knob(
+        "backfill_eras_per_run",
+        int,
+        52,
+        "eras per backfill run (the ensemble is loaded once per run)",
+        "automation",
+        ge=1,
+        le=10_000,
+    ),
+)
+
+# Every setting, table by table (within a table: the service's knobs, then the model's).
+KNOBS: tuple[Knob, ...] = tuple(
+    sorted((*SERVICE_KNOBS, *model_knobs.KNOBS), key=lambda knob: list(GROUPS).index(knob.group))
+)
+KNOBS_BY_NAME: dict[str, Knob] = {knob.name: knob for knob in KNOBS}
+
+
+def knob_default(name: str) -> Any:
+    """The declared default of setting `name` (what the Dagster resources use)."""
+    return KNOBS_BY_NAME[name].default
+
+
+def env_var(knob: Knob) -> str:
+    return f"{ENV_PREFIX}{knob.name.upper()}"
+
+
+class SettingsError(ValueError):
+    """A NUMERAI_* variable has a bad value."""
+
+
+class _SettingsRules(BaseSettings):
+    """How Settings reads the environment and checks values beyond a knob's type and range."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True, case_sensitive=False
+    )
+
+    @field_validator(
+        "max_stocks", "purge_gap", "benchmark_model", "model_name", mode="before", check_fields=False
+    )
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("k8s_gpu_node_selector", mode="before", check_fields=False)
+    @classmethod
+    def _node_selector_json(cls, value: object) -> object:
+        example = 'a JSON object of strings such as {"nvidia.com/gpu.present": "true"}'
+        if isinstance(value, str):
+            if not value.strip():
+                return ()
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"not {example} ({err})") from None
+        if isinstance(value, dict):
+            if not all(isinstance(v, str) for v in value.values()):
+                raise ValueError(f"not {example}")
+            return tuple(sorted(value.items()))
+        if isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) for p in value):
+            return value
+        raise ValueError(f"not {example}")
+
+    @field_validator("training_cron", check_fields=False)
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from numerai_assets.shared import dagster_private as private
+
+        if not private.is_valid_cron_string(value):
+            raise ValueError(f"{value!r} is not a cron expression (five fields, e.g. '0 6 * * 0')")
+        return value
+
+    @field_validator("api_url", check_fields=False)
+    @classmethod
+    def _url_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value or None
+
+    @model_validator(mode="after")
+    def _both_keys_or_none(self):
+        if (self.public_id is None) != (self.secret_key is None):
+            raise ValueError("set both NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY, or neither (dry run)")
+        return self
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.public_id is not None
+
+
+def _field(knob: Knob) -> tuple[Any, Any]:
+    bounds = {name: getattr(knob, name) for name in ("ge", "gt", "le", "lt", "pattern")}
+    return knob.type, Field(
+        knob.default, description=knob.doc, **{k: v for k, v in bounds.items() if v is not None}
+    )
+
+
+# One field per knob: NUMERAI_<NAME>, its type, default, range and doc from the declaration.
+Settings = create_model(
+    "Settings",
+    __base__=_SettingsRules,
+    __module__=__name__,
+    __doc__="Every NUMERAI_* setting, one field per knob of `KNOBS`.",
+    **{knob.name: _field(knob) for knob in KNOBS},
+)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; a bad value raises SettingsError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        problems = []
+        for error in err.errors():
+            field = ".".join(str(p) for p in error["loc"]) or "settings"
+            name = f"{ENV_PREFIX}{field.upper()}" if field != "settings" else "NUMERAI_* settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("; ".join(problems)) from None
