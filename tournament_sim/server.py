@@ -12,6 +12,7 @@ server under another name (a compose service) gets URLs it can reach too.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -37,7 +38,15 @@ from tournament_sim.rounds import (  # re-exported: the CLI and tests use them f
 )
 
 logger = logging.getLogger(__name__)
-__all__ = ["FaultConfig", "SimServer", "advance_round", "close_round", "list_submissions", "serve_forever"]
+__all__ = [
+    "FaultConfig",
+    "PortInUseError",
+    "SimServer",
+    "advance_round",
+    "close_round",
+    "list_submissions",
+    "serve_forever",
+]
 
 FAULT_KINDS = ("graphql", "download", "upload")
 CHUNK_SIZE = 1024 * 1024
@@ -67,6 +76,10 @@ class FaultConfig:
             raise ValueError(
                 f"FaultConfig.fail_paths: unknown kinds {sorted(unknown)} (known: {FAULT_KINDS})"
             )
+
+
+class PortInUseError(OSError):
+    """The port to serve on is taken (another `sim serve`, or any other program)."""
 
 
 class _HttpError(Exception):
@@ -116,7 +129,7 @@ class SimServer:
         self.request_log: list[tuple[str, str, str | None, int]] = []
         self._log_lock = threading.Lock()
         self._injector = _FaultInjector(faults)
-        self._httpd = _SimHTTPServer((host, port), _Handler, self)
+        self._httpd = _bind(host, port, self)
         self.port: int = self._httpd.server_address[1]
         self.url = f"http://{host}:{self.port}"
         self._thread: threading.Thread | None = None
@@ -168,6 +181,18 @@ class _SimHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type, sim: SimServer) -> None:
         self.sim = sim
         super().__init__(address, handler)
+
+
+def _bind(host: str, port: int, sim: SimServer) -> _SimHTTPServer:
+    """The listening server; a taken port is a PortInUseError that says which, not a raw OSError."""
+    try:
+        return _SimHTTPServer((host, port), _Handler, sim)
+    except OSError as err:
+        if err.errno != errno.EADDRINUSE:
+            raise
+        raise PortInUseError(
+            f"port {port} on {host} is already in use; stop what holds it or pick another port"
+        ) from None
 
 
 def request_kind(method: str, path: str) -> str | None:

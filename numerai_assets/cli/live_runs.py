@@ -31,8 +31,22 @@ def submit(
         if not api.round_open():
             raise LiveRunError("no round is open for submissions now; nothing to submit")
         round_number = api.current_round()
+    else:
+        _require_known_round(api, round_number)
+    # Only now: a partition is permanent, so it is added for a round the API confirmed.
     add_missing_partitions(instance, round_partitions.name, [str(round_number)])
     return run_live_job(defs, instance, round_number, force, tags={"numerai/started_by": "cli"})
+
+
+def _require_known_round(api: NumeraiAPI, round_number: int) -> None:
+    """--round N must be a round the API knows; a number below 1 is refused without asking it."""
+    if round_number < 1:
+        raise LiveRunError(f"--round {round_number}: round numbers start at 1; nothing submitted")
+    if not api.round_exists(round_number):
+        raise LiveRunError(
+            f"round {round_number} is not a round of the Numerai API at {api.endpoint}; nothing submitted "
+            "(without --round: the open round)"
+        )
 
 
 def run_live_job(

@@ -12,6 +12,7 @@ from numerai_assets.cli.live_runs import LiveRunError
 from numerai_assets.cli.runs import TrainingRunError
 from numerai_assets.shared.numerai_api import NumeraiAPIError
 from numerai_assets.shared.settings import SettingsError
+from tournament_sim.server import PortInUseError
 
 EXPECTED_ERRORS = (
     DataContractError,
@@ -22,6 +23,7 @@ EXPECTED_ERRORS = (
     BackfillError,
     FileNotFoundError,
     ValueError,
+    PortInUseError,
 )
 
 

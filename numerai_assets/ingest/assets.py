@@ -23,7 +23,8 @@ INGEST_ASSETS = ("raw_dataset", "clean_eras", "feature_returns")
 def raw_dataset(context: dg.AssetExecutionContext, numerai: NumeraiAPI, numerai_home: NumeraiHome):
     """train / validation / features.json / benchmarks / meta model of the dataset version."""
     version = numerai_home.dataset_version
-    fetched = fetch_dataset(numerai, version, numerai_home.layout.raw_dataset_dir(version), context.log.info)
+    link = numerai_home.layout.raw_dataset_dir(version)
+    fetched = fetch_dataset(numerai, version, link, context.log.info, numerai_home.feature_set)
     return dg.MaterializeResult(
         metadata={
             "dataset_version": version,

@@ -12,9 +12,10 @@ import polars as pl
 from model_core import schema
 from model_core.atomic import publish_dir, staging_dir
 from model_core.errors import DataContractError
-from model_core.feature_metadata import load_feature_metadata
+from model_core.feature_metadata import FeatureMetadata, load_feature_metadata
 from model_core.raw_files import inspect_parquet
 from numerai_assets.shared.numerai_api import NumeraiAPI, NumeraiAPIError
+from numerai_assets.shared.settings import SettingsError
 
 Log = Callable[[str], None]
 
@@ -28,16 +29,23 @@ class FetchedFile:
     seconds: float
 
 
-def fetch_dataset(api: NumeraiAPI, version: str, link: Path, log: Log) -> list[FetchedFile]:
+def fetch_dataset(api: NumeraiAPI, version: str, link: Path, log: Log, feature_set: str) -> list[FetchedFile]:
     """Download the dataset files of `version` and publish them together at `link` (a symlink).
 
     Nothing under `link` changes unless every required file downloaded and passed its checks.
+    `features.json` comes first: a `feature_set` it does not offer stops before the large files.
     """
     offered = set(api.list_datasets())
     wanted = _wanted_files(version, offered, schema.REQUIRED_DATASET_FILES, schema.OPTIONAL_DATASET_FILES)
     with staging_dir(link.parent, prefix=version) as staged:
-        fetched = [_fetch_one(api, version, name, staged, None, log) for name in wanted]
+        fetched = [_fetch_one(api, version, schema.FEATURES_JSON, staged, None, log)]
         metadata = load_feature_metadata(staged / schema.FEATURES_JSON)
+        _require_feature_set(metadata, feature_set, schema.dataset_file(version, schema.FEATURES_JSON))
+        fetched += [
+            _fetch_one(api, version, name, staged, None, log)
+            for name in wanted
+            if name != schema.FEATURES_JSON
+        ]
         _check_main_files(staged, metadata.feature_sets)
         final = publish_dir(staged, link)
     return [dataclasses.replace(f, path=final / f.name) for f in fetched]
@@ -105,3 +113,12 @@ def _check_main_files(staged: Path, feature_sets: dict[str, list[str]]) -> None:
                 f"{staged.name}/{name}: missing feature column(s) {', '.join(missing[:5])}"
                 + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             )
+
+
+def _require_feature_set(metadata: FeatureMetadata, feature_set: str, source: str) -> None:
+    """NUMERAI_FEATURE_SET must name a set of `features.json` (`source` says which one)."""
+    if feature_set not in metadata.feature_sets:
+        offered = ", ".join(sorted(metadata.feature_sets))
+        raise SettingsError(
+            f"NUMERAI_FEATURE_SET: {feature_set!r} is not a feature set of {source}, which offers: {offered}"
+        )

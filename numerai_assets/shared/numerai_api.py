@@ -111,6 +111,21 @@ class NumeraiAPI(dg.ConfigurableResource):
             raise NumeraiAPIError(f"get current round: {self.endpoint} reports no current round")
         return int(number)
 
+    def round_exists(self, number: int) -> bool:
+        """Whether the API knows round `number`: not after the current round, and its files are listed.
+
+        False only when the API said so; unreachable or failing is a NumeraiAPIError (unknown, not no).
+        Numbers below 1 are no rounds, and never sent (numerapi reads 0 as "the current round").
+        """
+        if number < 1 or number > self.current_round():
+            return False
+        try:
+            return bool(self.list_datasets(number))
+        except NumeraiAPIError as err:
+            if err.rejected:  # the API answered that it has no such round
+                return False
+            raise
+
     def round_open(self) -> bool:
         return self.call("check round open", lambda api: api.check_round_open())
 

@@ -5,7 +5,10 @@ model's knobs in `model_core.knobs`, the service's below. `Settings` is built fr
 declarations, the Dagster resources take their defaults from them (`knob_default`), and the
 README's settings tables are generated from them (`numerai_assets.shared.settings_doc`).
 
-Bad values fail when the code location loads, with a message naming the variable.
+Bad values fail when the code location loads, with a message naming the variable: types, ranges
+and enumerations, loss mixes (parsed by the training code's own parser), and a credential left
+empty while the other is set. Only the feature set waits for `features.json` (ingest checks it as
+soon as that file is downloaded).
 """
 
 from __future__ import annotations
@@ -155,7 +158,23 @@ def knob_default(name: str) -> Any:
 
 
 def env_var(knob: Knob) -> str:
-    return f"{ENV_PREFIX}{knob.name.upper()}"
+    return env_var_of(knob.name)
+
+
+def env_var_of(name: str) -> str:
+    """The environment variable of setting `name` ("public_id" -> "NUMERAI_PUBLIC_ID")."""
+    return f"{ENV_PREFIX}{name.upper()}"
+
+
+# The API key's two halves: both or neither.
+CREDENTIALS = ("public_id", "secret_key")
+
+
+def _has_value(value: object) -> bool:
+    """A credential is given unless it is unset or empty (its value is never shown)."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value is not None and value != ""
 
 
 class SettingsError(ValueError):
@@ -211,11 +230,33 @@ class _SettingsRules(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value or None
 
-    @model_validator(mode="after")
-    def _both_keys_or_none(self):
-        if (self.public_id is None) != (self.secret_key is None):
-            raise ValueError("set both NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY, or neither (dry run)")
-        return self
+    @field_validator("loss", check_fields=False)
+    @classmethod
+    def _loss_parses(cls, value: str) -> str:
+        # The training code's parser, so a mix that would fail inside a fold fails here, named.
+        from model_core.losses import parse_loss
+
+        parse_loss(value)
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _both_keys_or_neither(cls, data: Any) -> Any:
+        # An empty variable is not a key: with the other key set it is a mistake, not a dry run.
+        if not isinstance(data, dict):
+            return data
+        keys = {name: data.get(name) for name in CREDENTIALS}
+        given = [name for name, value in keys.items() if _has_value(value)]
+        if len(given) == 1:
+            [missing] = [name for name in CREDENTIALS if name not in given]
+            state = "unset" if keys[missing] is None else "empty"
+            raise ValueError(
+                f"{env_var_of(missing)} is {state} but {env_var_of(given[0])} is set: set both "
+                "NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY, or neither (dry run)"
+            )
+        if not given:  # both unset or empty: a dry run
+            data = {**data, **dict.fromkeys(CREDENTIALS)}
+        return data
 
     @property
     def has_credentials(self) -> bool:
@@ -244,9 +285,12 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as err:
-        problems = []
-        for error in err.errors():
-            field = ".".join(str(p) for p in error["loc"]) or "settings"
-            name = f"{ENV_PREFIX}{field.upper()}" if field != "settings" else "NUMERAI_* settings"
-            problems.append(f"{name}: {error['msg']}")
-        raise SettingsError("; ".join(problems)) from None
+        raise SettingsError("; ".join(_problem(error) for error in err.errors())) from None
+
+
+def _problem(error: dict) -> str:
+    """One validation error as "NUMERAI_<NAME>: what is wrong"; never the value of a secret."""
+    message = error["msg"].removeprefix("Value error, ")
+    field = ".".join(str(p) for p in error["loc"])
+    # A rule across settings (the keys) names its variables itself.
+    return f"{env_var_of(field)}: {message}" if field else message

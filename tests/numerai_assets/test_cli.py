@@ -177,3 +177,57 @@ def test_killed_between_upload_and_ledger_then_rerun_does_not_upload_again(
     forced = _run([str(BIN / "numerai-pipeline"), "submit", "--force"], env, tmp_path)
     assert forced.returncode == 0 and "uploaded" in forced.stdout
     assert len(list_submissions(tournament)) == 2  # only because a person said so
+
+
+def _error_lines(done: subprocess.CompletedProcess) -> list[str]:
+    """The CLI's error lines (Dagster may warn first, e.g. about a missing dagster.yaml); no traceback."""
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    return [line for line in done.stderr.splitlines() if line.startswith("error:")]
+
+
+def _round_partitions(dagster_home: str) -> list[str]:
+    os.environ["DAGSTER_HOME"] = dagster_home
+    try:
+        with dg.DagsterInstance.get() as instance:
+            return instance.get_dynamic_partitions("numerai_round")
+    finally:
+        del os.environ["DAGSTER_HOME"]
+
+
+def test_submit_for_a_round_the_api_does_not_know_leaves_no_partition(tmp_path, server):
+    cli = str(BIN / "numerai-pipeline")
+    env = _env(tmp_path, NUMERAI_API_URL=server.url, NUMERAI_API_BACKOFF_S="0.01")
+    negative = _run([cli, "submit", "--round", "-5"], env, tmp_path)
+    assert negative.returncode == 2
+    assert _error_lines(negative) == ["error: --round -5: round numbers start at 1; nothing submitted"]
+    assert server.request_log == []  # refused before any API call
+    unknown = _run([cli, "submit", "--round", "9999"], env, tmp_path)
+    assert unknown.returncode == 2
+    [line] = _error_lines(unknown)
+    assert line.startswith(f"error: round 9999 is not a round of the Numerai API at {server.url}")
+    assert _round_partitions(env["DAGSTER_HOME"]) == []
+
+
+def test_unknown_feature_set_stops_ingest_before_the_large_files(tmp_path, server):
+    env = _env(tmp_path, NUMERAI_API_URL=server.url, NUMERAI_FEATURE_SET="nonexistent")
+    done = _run([str(BIN / "numerai-pipeline"), "ingest"], env, tmp_path)
+    assert done.returncode == 2
+    [line] = _error_lines(done)
+    assert line.startswith(
+        "error: NUMERAI_FEATURE_SET: 'nonexistent' is not a feature set of v5.2/features.json"
+    )
+    assert "which offers: " in line and ", medium, " in line
+    downloads = [path for _, path, _, _ in server.request_log if "/files/" in path]
+    assert downloads and all(path.endswith("/features.json") for path in downloads), downloads
+
+
+def test_sim_serve_on_a_busy_port_is_a_one_line_error(tmp_path, server, tournament):
+    done = _run(
+        [str(BIN / "numerai-pipeline"), "sim", "serve", str(tournament), "--port", str(server.port)],
+        _env(tmp_path),
+        tmp_path,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        f"error: port {server.port} on 127.0.0.1 is already in use; stop what holds it or pick another port\n"
+    )

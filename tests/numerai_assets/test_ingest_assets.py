@@ -12,6 +12,7 @@ from numerai_assets.ingest.assets import clean_eras, feature_returns, raw_datase
 from numerai_assets.shared.numerai_api import NumeraiAPI, NumeraiAPIError
 from numerai_assets.shared.partitions import era_partitions, round_partitions
 from numerai_assets.shared.resources import NumeraiHome
+from numerai_assets.shared.settings import SettingsError
 
 INGEST = [raw_dataset, clean_eras, feature_returns]
 
@@ -122,12 +123,16 @@ def test_a_truncated_download_is_rejected_and_the_previous_data_kept(api, home, 
     assert [p.name for p in published.parent.iterdir() if p.name.startswith(".")] == []
 
 
-def test_unknown_feature_set_fails_clean_eras_naming_the_choices(api, home, instance):
+def test_unknown_feature_set_fails_before_the_large_files_naming_the_variable(api, home, instance, server):
     resources = {"numerai": api, "numerai_home": NumeraiHome(home=home.home, feature_set="enormous")}
     with pytest.raises(
-        DataContractError, match=r"unknown feature set 'enormous'; features.json has: .*medium"
+        SettingsError,
+        match=r"NUMERAI_FEATURE_SET: 'enormous' is not a feature set of v5.2/features.json, which offers: .*medium",
     ):
         dg.materialize([raw_dataset, clean_eras], resources=resources, instance=instance)
+    downloaded = [path for _, path, _, status in server.request_log if "/files/" in path and status < 300]
+    assert downloaded and all(path.endswith("features.json") for path in downloaded), downloaded
+    assert not home.layout.raw_dataset_dir("v5.2").exists()
 
 
 def test_no_secret_reaches_metadata_or_logs(api, home, instance, tournament_state):

@@ -1,6 +1,7 @@
 import dataclasses
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from numerai_assets.shared.settings import (
     KNOBS_BY_NAME,
     Settings,
     SettingsError,
+    env_var,
     load_settings,
 )
 from numerai_assets.training.resources import TrainingKnobs
@@ -28,6 +30,7 @@ def clean_env(monkeypatch, tmp_path):
         "NUMERAI_API_URL",
         "NUMERAI_N_FOLDS",
         "NUMERAI_DEVICE",
+        "NUMERAI_LOSS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env
@@ -47,6 +50,10 @@ def test_defaults_match_the_design():
         ("NUMERAI_DEVICE", "tpu"),
         ("NUMERAI_API_URL", "ftp://x"),
         ("NUMERAI_N_FOLDS", "0"),
+        ("NUMERAI_PRECISION", "fp64"),
+        ("NUMERAI_EXECUTOR", "threads"),
+        ("NUMERAI_CANDIDATE", "xgboost"),
+        ("NUMERAI_CROSS_STOCK", "maybe"),
     ],
 )
 def test_bad_values_name_the_variable(monkeypatch, name, value):
@@ -55,11 +62,63 @@ def test_bad_values_name_the_variable(monkeypatch, name, value):
         load_settings()
 
 
+@pytest.mark.parametrize(
+    "knob", [k for k in KNOBS if typing.get_origin(k.type) is typing.Literal], ids=lambda k: k.name
+)
+def test_every_enumerated_knob_is_checked_at_load_naming_the_variable_and_the_choices(monkeypatch, knob):
+    monkeypatch.setenv(env_var(knob), "not-a-choice")
+    with pytest.raises(SettingsError, match=env_var(knob)) as err:
+        load_settings()
+    assert all(repr(choice) in str(err.value) for choice in typing.get_args(knob.type))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "mix:foo=1",
+        "mix:pearson=abc",
+        "mix:pearson=nan",
+        "mix:pearson=0.5,pearson=0.5",
+        "mix:",
+        "mix: ",
+        "foo",
+    ],
+)
+def test_a_bad_loss_is_refused_at_load_naming_the_variable(monkeypatch, value):
+    monkeypatch.setenv("NUMERAI_LOSS", value)
+    with pytest.raises(SettingsError, match="NUMERAI_LOSS"):
+        load_settings()
+
+
+def test_a_loss_mix_is_parsed_at_load(monkeypatch):
+    monkeypatch.setenv("NUMERAI_LOSS", "mix:pearson=0.7,mse=0.3")
+    assert load_settings().loss == "mix:pearson=0.7,mse=0.3"
+
+
 def test_one_key_without_the_other_is_refused_without_echoing_it(monkeypatch):
     monkeypatch.setenv("NUMERAI_SECRET_KEY", "s3cr3t-value")
     with pytest.raises(SettingsError, match="NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY") as err:
         load_settings()
     assert "s3cr3t-value" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("empty", "given"),
+    [("NUMERAI_PUBLIC_ID", "NUMERAI_SECRET_KEY"), ("NUMERAI_SECRET_KEY", "NUMERAI_PUBLIC_ID")],
+)
+def test_an_empty_key_beside_the_other_is_refused_naming_it(monkeypatch, empty, given):
+    monkeypatch.setenv(empty, "")
+    monkeypatch.setenv(given, "s3cr3t-value")
+    with pytest.raises(SettingsError, match=f"^{empty} is empty but {given} is set") as err:
+        load_settings()
+    assert "s3cr3t-value" not in str(err.value)
+
+
+def test_both_keys_empty_is_a_dry_run(monkeypatch):
+    monkeypatch.setenv("NUMERAI_PUBLIC_ID", "")
+    monkeypatch.setenv("NUMERAI_SECRET_KEY", "")
+    settings = load_settings()
+    assert not settings.has_credentials and settings.public_id is None and settings.secret_key is None
 
 
 def test_secret_is_never_in_the_settings_repr(monkeypatch):

@@ -18,7 +18,14 @@ import requests
 from model_core import schema
 from tests.conftest import FAKE_CURRENT_ROUND, FAKE_FIRST_ROUND, FAKE_LAST_ROUND, FAKE_MODELS
 from tournament_sim.layout import STATE_FILE, round_dir
-from tournament_sim.server import FaultConfig, SimServer, advance_round, close_round, list_submissions
+from tournament_sim.server import (
+    FaultConfig,
+    PortInUseError,
+    SimServer,
+    advance_round,
+    close_round,
+    list_submissions,
+)
 
 VERSION = schema.DEFAULT_DATASET_VERSION
 CREATE_SUBMISSION = """
@@ -271,3 +278,8 @@ def test_serve_forever_stops_on_sigterm(sim_dir: Path) -> None:
     finally:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
+
+
+def test_a_busy_port_is_named_not_a_raw_os_error(sim_server: SimServer, sim_dir: Path) -> None:
+    with pytest.raises(PortInUseError, match=rf"^port {sim_server.port} on 127.0.0.1 is already in use"):
+        SimServer(sim_dir, sim_server.port)
