@@ -205,6 +205,16 @@ def create_backfill(
 # ---- the command -------------------------------------------------------------------------
 
 
+def _require_known_rounds(api, rounds: list[str]) -> None:
+    """A partition is permanent: add one only for a round the API confirmed."""
+    unknown = [r for r in rounds if not api.round_exists(int(r))]
+    if unknown:
+        raise BackfillError(
+            f"--rounds: {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''} "
+            f"not round(s) of the Numerai API at {api.endpoint}; nothing backfilled"
+        )
+
+
 def backfill_command(
     eras_spec: str | None, wait: bool, out: TextIO = sys.stdout, rounds_spec: str | None = None
 ) -> BackfillReport:
@@ -219,9 +229,11 @@ def backfill_command(
     instance = persistent_instance(settings.home)
     eras = select_eras(instance.get_dynamic_partitions(ERA_PARTITIONS), eras_spec) if eras_spec else None
     rounds = select_rounds(rounds_spec) if rounds_spec else None
+    defs = build_definitions(settings)
     if rounds:  # past rounds the sensor never saw (the service was down): known to the API by number
+        _require_known_rounds(defs.resources["numerai"], rounds)
         add_missing_partitions(instance, ROUND_PARTITIONS, rounds)
-    asset_graph = build_definitions(settings).resolve_asset_graph()
+    asset_graph = defs.resolve_asset_graph()
     result = launch_backfill(
         instance,
         asset_graph,

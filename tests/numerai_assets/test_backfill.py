@@ -278,3 +278,30 @@ def test_round_backfill_downloads_past_live_files_through_the_stand_in(
         )
         runs = instance.get_runs(dg.RunsFilter(tags={private.BACKFILL_ID_TAG: backfill.backfill_id}))
         assert sorted(run.tags["dagster/partition"] for run in runs) == [str(first), str(first + 1)]
+
+
+def test_round_backfill_of_rounds_the_api_does_not_know_adds_no_partition(
+    trained_home, tournament_state, server, tmp_path
+):
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMERAI_", "DAGSTER_"))}
+    env |= tiny_env(
+        NUMERAI_HOME=str(trained_home), NUMERAI_API_URL=server.url, DAGSTER_HOME=str(dagster_home)
+    )
+    future = tournament_state.current.number + 50
+    done = subprocess.run(
+        [str(BIN / "numerai-pipeline"), "backfill", "--rounds", f"{future}:{future + 1}", "--wait"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert f"{future}, {future + 1} not round(s) of the Numerai API" in done.stderr
+    assert "Traceback" not in done.stderr
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
+        assert instance.get_dynamic_partitions("numerai_round") == []
+        assert instance.get_backfills() == []
