@@ -66,15 +66,31 @@ def build_era_store(
     The store is built in a staging directory and published only when complete, so a crash or a
     bad file leaves the previous store untouched.
     """
-    raw_dir = Path(raw_dir)
-    metadata = load_feature_metadata(raw_dir / schema.FEATURES_JSON)
-    features = metadata.features(config.feature_set)
-    sources = [raw_dir / schema.TRAIN_FILE, raw_dir / schema.VALIDATION_FILE]
+    sources, features, targets = _dataset_sources(Path(raw_dir), config)
     # prefixed by the link, so stores published under other links in this folder are never pruned
-    with staging_dir(Path(link).parent, prefix=Path(link).name) as staged:
-        summary = clean_files(sources, features, metadata.targets, staged, progress, config)
+    with staging_dir(Path(link).parent, prefix=Path(link).name, log=progress) as staged:
+        summary = clean_files(sources, features, targets, staged, progress, config)
         final = publish_dir(staged, Path(link))
     return EraStore(final), summary
+
+
+def validate_dataset(
+    raw_dir: Path, config: CleanConfig = CleanConfig(), progress: Progress | None = None
+) -> int:
+    """Every check `build_era_store` makes of `raw_dir`, without writing a store; returns the eras seen.
+
+    A dataset this accepts is one `build_era_store` with the same config cleans; one it would
+    reject fails here with the same error. Streamed like the cleaning (the same memory bound).
+    """
+    sources, features, targets = _dataset_sources(Path(raw_dir), config)
+    plans = [_plan_file(Path(p), features) for p in sources]
+    present_targets = [t for t in targets if all(t in plan.columns for plan in plans)]
+    eras = 0
+    for _plan, _frame, _resolved in _checked_eras(
+        plans, features, present_targets, config, progress, "checked"
+    ):
+        eras += 1
+    return eras
 
 
 def clean_files(
@@ -87,7 +103,6 @@ def clean_files(
 ) -> CleanSummary:
     """Clean `sources` (train, then validation; disjoint eras) into an era store at `out_dir`."""
     started = time.perf_counter()
-    say = progress or (lambda _msg: None)
     plans = [_plan_file(Path(p), features) for p in sources]
     present_targets = [t for t in targets if all(t in plan.columns for plan in plans)]
     writer = EraStoreWriter(
@@ -96,23 +111,10 @@ def clean_files(
         present_targets,
         metadata={"sources": [str(p) for p in sources], "missing_value": schema.MISSING},
     )
-    seen_eras: set[str] = set()
-    for plan in plans:
-        overlap = seen_eras.intersection(plan.eras)
-        if overlap:
-            raise DataContractError(
-                f"{plan.path}: era(s) {sorted(overlap)[:3]} also appear in an earlier file"
-            )
-        seen_eras.update(plan.eras)
-        rows_per_read = config.eras_per_chunk * max(1, plan.rows // max(1, len(plan.eras)))
-        for done, era_frame in enumerate(
-            _era_frames(plan, features, present_targets, rows_per_read), start=1
-        ):
-            _append_era(writer, plan.path, era_frame, features, present_targets)
-            if done % config.eras_per_chunk == 0 or done == len(plan.eras):
-                say(
-                    f"{plan.path.name}: cleaned {done}/{len(plan.eras)} eras (up to {era_frame[schema.ERA][0]})"
-                )
+    for plan, era_frame, resolved in _checked_eras(
+        plans, features, present_targets, config, progress, "cleaned"
+    ):
+        _append_era(writer, plan.path, era_frame, resolved, features, present_targets)
     writer.close()
     stats = writer.era_stats
     return CleanSummary(
@@ -125,6 +127,41 @@ def clean_files(
         unavailable_feature_eras=sum(s.unavailable_features for s in stats),
         seconds=time.perf_counter() - started,
     )
+
+
+def _dataset_sources(raw_dir: Path, config: CleanConfig) -> tuple[list[Path], list[str], list[str]]:
+    """(train + validation files, the feature set's features, the targets of features.json)."""
+    metadata = load_feature_metadata(raw_dir / schema.FEATURES_JSON)
+    features = metadata.features(config.feature_set)
+    return [raw_dir / schema.TRAIN_FILE, raw_dir / schema.VALIDATION_FILE], features, metadata.targets
+
+
+def _checked_eras(
+    plans: list[_FilePlan],
+    features: list[str],
+    targets: list[str],
+    config: CleanConfig,
+    progress: Progress | None,
+    verb: str,
+) -> Iterator[tuple[_FilePlan, pl.DataFrame, bool]]:
+    """(file, era frame with the rows kept, resolved) for each era of `plans`, every rule checked."""
+    say = progress or (lambda _msg: None)
+    seen_eras: set[str] = set()
+    for plan in plans:
+        overlap = seen_eras.intersection(plan.eras)
+        if overlap:
+            raise DataContractError(
+                f"{plan.path}: era(s) {sorted(overlap)[:3]} also appear in an earlier file"
+            )
+        seen_eras.update(plan.eras)
+        rows_per_read = config.eras_per_chunk * max(1, plan.rows // max(1, len(plan.eras)))
+        for done, era_frame in enumerate(_era_frames(plan, features, targets, rows_per_read), start=1):
+            kept, resolved = _check_era(plan.path, era_frame, features, targets)
+            yield plan, kept, resolved
+            if done % config.eras_per_chunk == 0 or done == len(plan.eras):
+                say(
+                    f"{plan.path.name}: {verb} {done}/{len(plan.eras)} eras (up to {era_frame[schema.ERA][0]})"
+                )
 
 
 def clean_live_frame(path: Path, features: list[str]) -> tuple[pl.Series, np.ndarray]:
@@ -220,16 +257,26 @@ def _with_era_labels(path: Path, frame: FrameT) -> FrameT:
     return frame
 
 
+def _check_feature_range(path: Path, era: str, raw: pl.DataFrame, features: list[str]) -> None:
+    """Feature values (nulls aside) must lie in 0..4; an error names the column and era."""
+    lows, highs = raw.min().row(0), raw.max().row(0)
+    for feature, low, high in zip(features, lows, highs, strict=True):
+        if low is not None and (low < schema.FEATURE_MIN or high > schema.FEATURE_MAX):
+            raise DataContractError(f"{path}: column {feature} has values outside 0..4 in era {era}")
+
+
 def _clean_features(path: Path, era: str, raw: pl.DataFrame, features: list[str]) -> tuple[np.ndarray, int]:
     """The rules on one era: (N, F) int8 with MISSING, and the count of nulls in the source.
 
     Done in numpy on the era's int8 matrix: the same rules as polars `when/then.over(era)` over
     thousands of columns, at a fraction of the memory and time (measured on the full-size set).
     """
-    lows, highs = raw.min().row(0), raw.max().row(0)
-    for feature, low, high in zip(features, lows, highs, strict=True):
-        if low is not None and (low < schema.FEATURE_MIN or high > schema.FEATURE_MAX):
-            raise DataContractError(f"{path}: column {feature} has values outside 0..4 in era {era}")
+    _check_feature_range(path, era, raw, features)
+    return _encode_features(raw)
+
+
+def _encode_features(raw: pl.DataFrame) -> tuple[np.ndarray, int]:
+    """`_clean_features` on an era whose range was checked already."""
     nulls = int(sum(raw.null_count().row(0)))
     values = np.ascontiguousarray(raw.fill_null(schema.MISSING).to_numpy(), dtype=np.int8)  # (N, F)
     # a feature that is 2 (or null) on every row of the era was not available in it
@@ -238,19 +285,36 @@ def _clean_features(path: Path, era: str, raw: pl.DataFrame, features: list[str]
     return values, nulls
 
 
-def _append_era(
-    writer: EraStoreWriter, path: Path, frame: pl.DataFrame, features: list[str], targets: list[str]
-) -> None:
+def _check_era(
+    path: Path, frame: pl.DataFrame, features: list[str], targets: list[str]
+) -> tuple[pl.DataFrame, bool]:
+    """The era's rows to keep and whether it is resolved, once its features and targets passed the rules."""
     era = frame[schema.ERA][0]
     scored = frame[schema.DATA_TYPE].is_in(schema.SCORED_DATA_TYPES)
     if scored.any() and not scored.all():
         frame = frame.filter(scored)  # an era mixing scored and unresolved rows keeps the scored ones
     resolved = bool(scored.any())
-    features_i8, nulls = _clean_features(path, era, frame.select(features), features)
-    target_values = frame.select(targets).cast(pl.Float32)
+    _check_feature_range(path, era, frame.select(features), features)
     if resolved:
-        _check_targets(path, era, target_values)
-        targets_f32 = np.ascontiguousarray(target_values.to_numpy(), dtype=np.float32)
+        _check_targets(path, era, frame.select(targets).cast(pl.Float32))
+    return frame, resolved
+
+
+def _append_era(
+    writer: EraStoreWriter,
+    path: Path,
+    frame: pl.DataFrame,
+    resolved: bool,
+    features: list[str],
+    targets: list[str],
+) -> None:
+    """Append an era `_check_era` kept."""
+    era = frame[schema.ERA][0]
+    features_i8, nulls = _encode_features(frame.select(features))
+    if resolved:
+        targets_f32 = np.ascontiguousarray(
+            frame.select(targets).cast(pl.Float32).to_numpy(), dtype=np.float32
+        )
     else:
         targets_f32 = np.full((frame.height, len(targets)), np.nan, dtype=np.float32)
     data_types = frame[schema.DATA_TYPE].unique().to_list()

@@ -24,7 +24,7 @@ def raw_dataset(context: dg.AssetExecutionContext, numerai: NumeraiAPI, numerai_
     """train / validation / features.json / benchmarks / meta model of the dataset version."""
     version = numerai_home.dataset_version
     link = numerai_home.layout.raw_dataset_dir(version)
-    fetched = fetch_dataset(numerai, version, link, context.log.info, numerai_home.feature_set)
+    fetched = fetch_dataset(numerai, version, link, context.log.info, _clean_config(numerai_home))
     return dg.MaterializeResult(
         metadata={
             "dataset_version": version,
@@ -49,7 +49,9 @@ def raw_round(context: dg.AssetExecutionContext, numerai: NumeraiAPI, numerai_ho
     """The round's live file (+ live benchmarks), at a round-specific path."""
     round_number = int(context.partition_key)
     link = numerai_home.layout.round_dir(round_number)
-    fetched = fetch_round(numerai, numerai_home.dataset_version, round_number, link, context.log.info)
+    version = numerai_home.dataset_version
+    features_json = numerai_home.layout.raw_dataset_dir(version) / schema.FEATURES_JSON
+    fetched = fetch_round(numerai, version, round_number, link, context.log.info, features_json)
     live = next(f for f in fetched if f.name == "live.parquet")
     return dg.MaterializeResult(
         metadata={
@@ -68,13 +70,10 @@ def raw_round(context: dg.AssetExecutionContext, numerai: NumeraiAPI, numerai_ho
 def clean_eras(context: dg.AssetExecutionContext, numerai_home: NumeraiHome):
     """Per-era int8 features and float32 targets, streamed from the raw files; era partitions registered."""
     layout = numerai_home.layout
-    config = CleanConfig(
-        feature_set=numerai_home.feature_set, eras_per_chunk=numerai_home.clean_eras_per_chunk
-    )
     store, summary = build_era_store(
         layout.raw_dataset_dir(numerai_home.dataset_version),
         layout.clean_eras_current,
-        config,
+        _clean_config(numerai_home),
         context.log.info,
     )
     added = add_missing_partitions(context.instance, era_partitions.name, store.eras)
@@ -104,6 +103,11 @@ def feature_returns(context: dg.AssetExecutionContext, numerai_home: NumeraiHome
             "path": dg.MetadataValue.path(str(path)),
         }
     )
+
+
+def _clean_config(numerai_home: NumeraiHome) -> CleanConfig:
+    """The cleaning rules as clean_eras applies them; raw_dataset checks a download against the same."""
+    return CleanConfig(feature_set=numerai_home.feature_set, eras_per_chunk=numerai_home.clean_eras_per_chunk)
 
 
 def _store_metadata(store: EraStore, summary: CleanSummary, feature_set: str, new_partitions: int) -> dict:

@@ -1,16 +1,25 @@
-"""Downloading a dataset version or a round's live file: all files checked before any is published."""
+"""Downloading a dataset version or a round's live file: all files checked before any is published.
+
+A download is staged beside the published one and becomes current (the symlink swap) only once
+every check ingest makes of it passed, the cleaning rules included (`validate_dataset`,
+`clean_live_frame`): a bad file never replaces a good one, and the previous good version is
+pruned only after a newer one is current. Staging left by runs that died is removed when a
+download starts (`model_core.atomic`: each staging directory is locked by its live owner).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
 
 from model_core import schema
-from model_core.atomic import publish_dir, staging_dir
+from model_core.atomic import publish_dir, staging_dir, sweep_abandoned
+from model_core.clean import CleanConfig, clean_live_frame, validate_dataset
 from model_core.errors import DataContractError
 from model_core.feature_metadata import FeatureMetadata, load_feature_metadata
 from model_core.raw_files import inspect_parquet
@@ -29,34 +38,52 @@ class FetchedFile:
     seconds: float
 
 
-def fetch_dataset(api: NumeraiAPI, version: str, link: Path, log: Log, feature_set: str) -> list[FetchedFile]:
+def fetch_dataset(
+    api: NumeraiAPI, version: str, link: Path, log: Log, clean: CleanConfig
+) -> list[FetchedFile]:
     """Download the dataset files of `version` and publish them together at `link` (a symlink).
 
-    Nothing under `link` changes unless every required file downloaded and passed its checks.
-    `features.json` comes first: a `feature_set` it does not offer stops before the large files.
+    Nothing under `link` changes unless every required file downloaded and passed its checks,
+    including every rule `clean_eras` applies with `clean` (a streamed pass that writes nothing).
+    `features.json` comes first: a feature set it does not offer stops before the large files.
     """
     offered = set(api.list_datasets())
     wanted = _wanted_files(version, offered, schema.REQUIRED_DATASET_FILES, schema.OPTIONAL_DATASET_FILES)
-    with staging_dir(link.parent, prefix=version) as staged:
+    sweep_abandoned(link.parent, ".*.staging", log)  # every download of raw/ stages there
+    with staging_dir(link.parent, prefix=version, log=log) as staged:
         fetched = [_fetch_one(api, version, schema.FEATURES_JSON, staged, None, log)]
         metadata = load_feature_metadata(staged / schema.FEATURES_JSON)
-        _require_feature_set(metadata, feature_set, schema.dataset_file(version, schema.FEATURES_JSON))
+        _require_feature_set(metadata, clean.feature_set, schema.dataset_file(version, schema.FEATURES_JSON))
         fetched += [
             _fetch_one(api, version, name, staged, None, log)
             for name in wanted
             if name != schema.FEATURES_JSON
         ]
         _check_main_files(staged, metadata.feature_sets)
+        with _rejected(version, link):
+            eras = validate_dataset(staged, clean, log)
+        log(f"{version}: every cleaning rule passed on {eras} eras; publishing it at {link}")
         final = publish_dir(staged, link)
     return [dataclasses.replace(f, path=final / f.name) for f in fetched]
 
 
-def fetch_round(api: NumeraiAPI, version: str, round_number: int, link: Path, log: Log) -> list[FetchedFile]:
-    """Download round `round_number`'s live file (+ live benchmarks when offered) to `link`."""
+def fetch_round(
+    api: NumeraiAPI, version: str, round_number: int, link: Path, log: Log, features_json: Path
+) -> list[FetchedFile]:
+    """Download round `round_number`'s live file (+ live benchmarks when offered) to `link`.
+
+    The live file must pass the rules the live predictions apply (`clean_live_frame`) on every
+    feature of `features_json` (the dataset's, when downloaded; else the file's own feature
+    columns) before it replaces a previous download of the round.
+    """
     offered = set(api.list_datasets(round_number))
     wanted = _wanted_files(version, offered, schema.ROUND_FILES, schema.OPTIONAL_ROUND_FILES)
-    with staging_dir(link.parent, prefix=link.name) as staged:
+    sweep_abandoned(link.parent, ".*.staging", log)  # every round stages there
+    with staging_dir(link.parent, prefix=link.name, log=log) as staged:
         fetched = [_fetch_one(api, version, name, staged, round_number, log) for name in wanted]
+        live = staged / schema.LIVE_FILE
+        with _rejected(f"round {round_number}", link):
+            clean_live_frame(live, _live_features(live, features_json))
         final = publish_dir(staged, link)
     return [dataclasses.replace(f, path=final / f.name) for f in fetched]
 
@@ -72,6 +99,27 @@ def live_era_labels(path: Path) -> list[str]:
         .collect()[schema.ERA]
         .to_list()
     )
+
+
+def _live_features(live: Path, features_json: Path) -> list[str]:
+    if features_json.exists():
+        metadata = load_feature_metadata(features_json)
+        return metadata.feature_sets.get("all") or sorted(
+            {f for fs in metadata.feature_sets.values() for f in fs}
+        )
+    return [c for c in pl.scan_parquet(live).collect_schema().names() if c.startswith(schema.FEATURE_PREFIX)]
+
+
+@contextlib.contextmanager
+def _rejected(what: str, link: Path) -> Iterator[None]:
+    """Say, on a data error, that the download was not published and what stays current."""
+    try:
+        yield
+    except DataContractError as err:
+        kept = (
+            f"{link} still points at {link.resolve().name}" if link.is_symlink() else f"nothing is at {link}"
+        )
+        raise DataContractError(f"{what}: the download is rejected, not published ({kept}): {err}") from None
 
 
 def _wanted_files(version: str, offered: set[str], required: tuple, optional: tuple) -> list[str]:

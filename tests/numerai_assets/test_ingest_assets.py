@@ -1,4 +1,9 @@
+import hashlib
 import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -147,3 +152,137 @@ def test_a_file_the_api_does_not_offer_is_named(api, home, instance, tournament)
     with pytest.raises(NumeraiAPIError, match=r"the API does not offer v5.2/validation.parquet"):
         dg.materialize([raw_dataset], resources={"numerai": api, "numerai_home": home}, instance=instance)
     assert not home.layout.raw_dataset_dir("v5.2").exists()
+
+
+# --- a bad download never replaces a good one; staging of dead runs is removed (issue 13) ---
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def _duplicate_an_id(path: Path) -> None:
+    frame = pl.read_parquet(path)
+    ids = frame["id"].to_list()
+    ids[1] = ids[0]  # rows 0 and 1 share an era: the file stays sorted by era
+    frame.with_columns(pl.Series("id", ids)).write_parquet(path)
+
+
+def _feature_value_7(path: Path) -> None:
+    frame = pl.read_parquet(path)
+    feature = json.loads((path.parent / "features.json").read_text())["feature_sets"]["medium"][0]
+    values = frame[feature].to_list()
+    values[3] = 7
+    frame.with_columns(pl.Series(feature, values, dtype=frame.schema[feature])).write_parquet(path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_duplicate_an_id, r"validation\.parquet: duplicate ids in column id"),
+        (_feature_value_7, r"validation\.parquet: column feature_\w+ has values outside 0\.\.4 in era"),
+    ],
+    ids=["duplicate_id", "feature_value_7"],
+)
+def test_a_bad_download_after_a_good_one_leaves_the_good_one_current(
+    api, home, instance, tournament, damage, message
+):
+    resources = {"numerai": api, "numerai_home": home}
+    assert dg.materialize(INGEST, resources=resources, instance=instance).success
+    link = home.layout.raw_dataset_dir("v5.2")
+    good, good_files = link.resolve(), _digests(link)
+    store = home.layout.clean_eras_current.resolve()
+    served = tournament / "v5.2" / "validation.parquet"
+    assert good_files["validation.parquet"] == hashlib.sha256(served.read_bytes()).hexdigest()
+    damage(served)
+    for _ in range(2):  # the second failure must not prune the good download either
+        with pytest.raises(
+            DataContractError, match=rf"v5\.2: the download is rejected, not published .*{message}"
+        ):
+            dg.materialize(INGEST, resources=resources, instance=instance)
+        assert link.resolve() == good and _digests(link) == good_files
+        assert home.layout.clean_eras_current.resolve() == store
+        assert sorted(p.name for p in link.parent.iterdir()) == sorted(["v5.2", good.name])
+
+
+def test_a_bad_live_file_leaves_the_good_round_download_current(
+    api, home, instance, tournament, tournament_state
+):
+    number = tournament_state.current.number
+    instance.add_dynamic_partitions(round_partitions.name, [str(number)])
+    resources = {"numerai": api, "numerai_home": home}
+    dg.materialize([raw_round], resources=resources, instance=instance, partition_key=str(number))
+    link = home.layout.round_dir(number)
+    good, good_files = link.resolve(), _digests(link)
+    _duplicate_an_id(tournament / "rounds" / str(number) / "live.parquet")
+    for _ in range(2):
+        with pytest.raises(
+            DataContractError, match=rf"round {number}: the download is rejected.*duplicate ids"
+        ):
+            dg.materialize([raw_round], resources=resources, instance=instance, partition_key=str(number))
+        assert link.resolve() == good and _digests(link) == good_files
+        assert sorted(p.name for p in link.parent.iterdir()) == sorted([str(number), good.name])
+
+
+_HOLD = """
+import sys, time
+from pathlib import Path
+from model_core.atomic import atomic_path, staging_dir
+kind, where, name = sys.argv[1:]
+with (staging_dir(Path(where), name) if kind == "staging" else atomic_path(Path(where) / name)) as path:
+    (path / "train.parquet" if kind == "staging" else path).write_bytes(b"half a file")
+    print(path, flush=True)
+    time.sleep(600)
+"""
+
+
+def _holder(kind: str, where: Path, name: str) -> tuple[subprocess.Popen, Path]:
+    """A process that made a staging directory (or a temporary file) and is still writing it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, kind, str(where), name],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    return proc, Path(proc.stdout.readline().strip())
+
+
+def _sigkill(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+
+
+def test_a_run_removes_the_staging_of_killed_runs_and_never_a_live_ones(api, home, instance):
+    layout = home.layout
+    raw, clean, features = (
+        layout.raw_dataset_dir("v5.2").parent,
+        layout.clean_eras_root,
+        layout.feature_returns_path,
+    )
+    killed = [
+        _holder("staging", raw, "v5.2"),  # SIGKILL during the download
+        _holder("staging", raw, "v5.1"),  # another version's download
+        _holder("staging", clean, "current"),  # SIGKILL during clean_eras
+        _holder("tmp", features.parent, features.name),  # SIGKILL while writing feature_returns
+    ]
+    for proc, path in killed:
+        assert path.exists() and Path(f"{path}.lock").exists()
+        _sigkill(proc)
+    unowned = raw / ".v5.2-0123456789ab.staging"  # left by a version before staging had owners
+    unowned.mkdir()
+    live, live_path = _holder("staging", raw, "v5.2")  # a concurrent download, still running
+    try:
+        result = dg.materialize(INGEST, resources={"numerai": api, "numerai_home": home}, instance=instance)
+        assert result.success
+        for _proc, path in killed:
+            assert not path.exists() and not Path(f"{path}.lock").exists(), path
+        assert not unowned.exists()
+        assert (live_path / "train.parquet").read_bytes() == b"half a file"
+        assert Path(f"{live_path}.lock").exists()
+        assert [p.name for p in clean.iterdir() if p.name.startswith(".")] == []
+        assert [p.name for p in features.parent.iterdir() if p.name.startswith(".")] == []
+    finally:
+        _sigkill(live)
+    dg.materialize([raw_dataset], resources={"numerai": api, "numerai_home": home}, instance=instance)
+    assert [p.name for p in raw.iterdir() if p.name.startswith(".")] == []
