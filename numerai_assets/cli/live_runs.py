@@ -61,12 +61,14 @@ def run_live_job(
     In this process: the job's executor is in-process anyway (the live window is short), and
     `defs` carries the settings this command was started with.
     """
+    from numerai_assets.cli.runs import cli_run_tags
+
     job = defs.resolve_job_def(LIVE_JOB)
     result = job.execute_in_process(
         instance=instance,
         partition_key=str(round_number),
         run_config={"ops": {"submission": {"config": {"force": force}}}},
-        tags=tags,
+        tags={**(tags or {}), **cli_run_tags()},
         raise_on_error=False,
     )
     problems = [

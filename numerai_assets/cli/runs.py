@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import dagster as dg
@@ -18,7 +19,77 @@ def persistent_instance(numerai_home: Path) -> dg.DagsterInstance:
         home = (Path(numerai_home) / "dagster").resolve()
         home.mkdir(parents=True, exist_ok=True)
         os.environ["DAGSTER_HOME"] = str(home)
-    return dg.DagsterInstance.get()
+    instance = dg.DagsterInstance.get()
+    fail_dead_cli_runs(instance)
+    return instance
+
+
+# Tags on every run this CLI launches in its own process: which process runs it, so a later
+# command can tell a run whose process was killed (left STARTED for ever) from one still going.
+PID_TAG = "numerai/cli_pid"
+HOST_TAG = "numerai/cli_host"
+PROCESS_START_TAG = "numerai/cli_process_start"  # /proc start time: a reused pid is not the same process
+
+
+def cli_run_tags() -> dict[str, str]:
+    """The launching process, as run tags (see `fail_dead_cli_runs`)."""
+    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    start = _process_start(os.getpid())
+    return tags | ({PROCESS_START_TAG: start} if start else {})
+
+
+def fail_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the runs our CLI launched on this host whose process is gone (killed, crashed
+    machine): Dagster would show them STARTED for ever. Runs launched by the daemon, a run worker,
+    the UI or another host carry no tags of ours here, and are left alone. Returns their ids."""
+    active = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
+    failed = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=active)):
+        tags = run.tags
+        if PID_TAG not in tags or tags.get(HOST_TAG) != socket.gethostname():
+            continue
+        pid = int(tags[PID_TAG])
+        if _alive(pid, tags.get(PROCESS_START_TAG)):
+            continue
+        message = (
+            f"the process that ran this run (pid {pid} on {tags[HOST_TAG]}) is gone, killed or crashed; "
+            "marked failed by the next numerai-pipeline command"
+        )
+        instance.report_run_failed(run, message)
+        print(
+            f"[instance] run {run.run_id} ({run.job_name}) was left {run.status.value}: {message}", flush=True
+        )
+        failed.append(run.run_id)
+    return failed
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: it exists
+    fields = _proc_stat(pid)
+    if fields is None:
+        return True  # no /proc here: the pid exists, which is all we can tell
+    return fields[0] != "Z" and (start is None or fields[19] == start)  # Z: killed, not yet reaped
+
+
+def _process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux /proc), or None where unknown."""
+    fields = _proc_stat(pid)
+    return None if fields is None else fields[19]
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name: state, ppid, ... (field 3 onwards), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
 
 
 def materialize_selection(
@@ -42,6 +113,7 @@ def materialize_selection(
         partition_key=partition_key,
         raise_on_error=True,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        tags=cli_run_tags(),
     )
     return result
 
@@ -81,7 +153,7 @@ def train(instance: dg.DagsterInstance, log_level: str = "INFO") -> dict[str, di
 
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     job = dg.reconstructable(definitions.training_job)
-    with dg.execute_job(job, instance=instance, run_config=run_config) as result:
+    with dg.execute_job(job, instance=instance, run_config=run_config, tags=cli_run_tags()) as result:
         if not result.success:
             failures = [
                 f"{e.step_key}: {e.event_specific_data.error.message.strip()}"

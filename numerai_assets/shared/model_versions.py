@@ -4,12 +4,19 @@ NUMERAI_HOME/training/cv_folds.json      the plan of the newest version (cv_fold
 NUMERAI_HOME/models/<version>/fold_k.pt  checkpoints (fold_model_k)
 NUMERAI_HOME/models/<version>/ensemble.json  weights (ensemble_weights)
 NUMERAI_HOME/models/current -> <version>  promoted by ensemble_weights, atomically
+
+A version is *finished* once live_model completed it: its ensemble.json then names what predicts
+live (`choice`). Until then cv_folds may resume it (a killed `train`: same era store content, same
+CV settings), so its finished fold checkpoints are reused. A version that never got as far as
+ensemble.json (never current) is removed once a newer version is promoted.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -25,6 +32,10 @@ class TrainingPlan:
     model_version: str
     store_path: Path
     plan: FoldPlan
+    # What the plan was made from (absent in plans written before resuming existed): the era
+    # store's content fingerprint and the CV settings; cv_folds resumes a version only when both match.
+    store_fingerprint: str | None = None
+    cv_config: dict | None = None
 
     def checkpoint(self, layout: HomeLayout, fold_index: int) -> Path:
         return layout.model_dir(self.model_version) / f"fold_{fold_index}.pt"
@@ -36,7 +47,36 @@ def load_plan(layout: HomeLayout) -> TrainingPlan:
         raise FileNotFoundError(f"{path}: no fold plan (materialise cv_folds first)")
     saved = json.loads(path.read_text())
     store = layout.root / saved["store"]  # relative to the home (an absolute path stays absolute)
-    return TrainingPlan(saved["model_version"], store, FoldPlan.from_dict(saved["plan"]))
+    return TrainingPlan(
+        saved["model_version"],
+        store,
+        FoldPlan.from_dict(saved["plan"]),
+        saved.get("store_fingerprint"),
+        saved.get("cv_config"),
+    )
+
+
+# Version names: creation time (UTC) then a random suffix, so they sort by age.
+_VERSION_NAME = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+
+
+def is_finished(layout: HomeLayout, model_version: str) -> bool:
+    """live_model completed the version: its ensemble.json names the chosen live candidate."""
+    path = layout.model_dir(model_version) / "ensemble.json"
+    if not path.exists():
+        return False
+    try:
+        return bool(json.loads(path.read_text()).get("choice"))
+    except (OSError, ValueError):
+        return False
+
+
+def unfinished_plan(layout: HomeLayout) -> TrainingPlan | None:
+    """The current plan when its version never finished (a killed `train`), else None."""
+    if not layout.cv_folds_path.exists():
+        return None
+    saved = load_plan(layout)
+    return None if is_finished(layout, saved.model_version) else saved
 
 
 def temporal_context(layout: HomeLayout, store: EraStore, lags: int):
@@ -71,3 +111,19 @@ def promote(layout: HomeLayout, model_version: str) -> None:
     if not (layout.model_dir(model_version) / "ensemble.json").exists():
         raise FileNotFoundError(f"{layout.model_dir(model_version)}: no ensemble.json to promote")
     swap_symlink(layout.current_model_link, model_version)
+    prune_abandoned(layout, model_version)
+
+
+def prune_abandoned(layout: HomeLayout, current: str) -> list[str]:
+    """Remove the versions older than `current` that never reached ensemble.json (so were never
+    current and nothing reads them): what killed `train` runs left when no rerun resumed them."""
+    models = layout.current_model_link.parent
+    removed = []
+    for folder in sorted(models.iterdir()) if models.is_dir() else []:
+        name = folder.name
+        if folder.is_symlink() or not folder.is_dir() or not _VERSION_NAME.match(name):
+            continue
+        if name < current and not (folder / "ensemble.json").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(name)
+    return removed
