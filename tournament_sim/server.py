@@ -11,16 +11,12 @@ server under another name (a compose service) gets URLs it can reach too.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import json
 import logging
-import os
-import random
 import re
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +26,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tournament_sim import graphql_api
+from tournament_sim.faults import FaultConfig, FaultInjector  # FaultConfig: re-exported
+from tournament_sim.file_transfer import CHUNK_SIZE, parse_range, read_span, write_chunks_atomic
 from tournament_sim.graphql_api import list_submissions
 from tournament_sim.layout import load_state
 from tournament_sim.rounds import (  # re-exported: the CLI and tests use them from here
@@ -48,34 +46,11 @@ __all__ = [
     "serve_forever",
 ]
 
-FAULT_KINDS = ("graphql", "download", "upload")
-CHUNK_SIZE = 1024 * 1024
+NO_FAULTS = FaultConfig()  # frozen, so one shared default is safe
 MAX_GRAPHQL_BODY = 1024 * 1024
 MAX_UPLOAD_BODY = 512 * 1024 * 1024
 REQUEST_LOG_LIMIT = 10_000  # a server left running for weeks must not grow without bound
-_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$")
-
-
-@dataclasses.dataclass(frozen=True)
-class FaultConfig:
-    """Faults apply to the request kinds in `fail_paths` only: first the `fail_first` such requests
-    answer HTTP 500, then each one does with probability `error_rate`; each is delayed `delay_s`."""
-
-    fail_first: int = 0
-    error_rate: float = 0.0
-    delay_s: float = 0.0
-    seed: int = 0
-    fail_paths: tuple[str, ...] = ("graphql",)
-
-    def __post_init__(self) -> None:
-        if self.fail_first < 0 or self.delay_s < 0 or not 0.0 <= self.error_rate <= 1.0:
-            raise ValueError(f"FaultConfig: need fail_first >= 0, delay_s >= 0, 0 <= error_rate <= 1: {self}")
-        unknown = set(self.fail_paths) - set(FAULT_KINDS)
-        if unknown:
-            raise ValueError(
-                f"FaultConfig.fail_paths: unknown kinds {sorted(unknown)} (known: {FAULT_KINDS})"
-            )
 
 
 class PortInUseError(OSError):
@@ -91,26 +66,6 @@ class _HttpError(Exception):
         self.headers = headers or {}
 
 
-class _FaultInjector:
-    def __init__(self, faults: FaultConfig) -> None:
-        self.faults = faults
-        self._lock = threading.Lock()
-        self._seen = 0
-        self._rng = random.Random(faults.seed)
-
-    def applies(self, kind: str | None) -> bool:
-        return kind in self.faults.fail_paths
-
-    def should_fail(self, kind: str | None) -> bool:
-        if not self.applies(kind):
-            return False
-        with self._lock:
-            self._seen += 1
-            if self._seen <= self.faults.fail_first:
-                return True
-            return self.faults.error_rate > 0 and self._rng.random() < self.faults.error_rate
-
-
 class SimServer:
     """The simulated API on 127.0.0.1 (by default), served from a background thread."""
 
@@ -118,7 +73,7 @@ class SimServer:
         self,
         sim_dir: Path,
         port: int = 0,
-        faults: FaultConfig = FaultConfig(),  # frozen, so a shared default is safe
+        faults: FaultConfig = NO_FAULTS,
         *,
         host: str = "127.0.0.1",
         verbose: bool = False,
@@ -128,7 +83,7 @@ class SimServer:
         self.verbose = verbose
         self.request_log: list[tuple[str, str, str | None, int]] = []
         self._log_lock = threading.Lock()
-        self._injector = _FaultInjector(faults)
+        self._injector = FaultInjector(faults)
         self._httpd = _bind(host, port, self)
         self.port: int = self._httpd.server_address[1]
         self.url = f"http://{host}:{self.port}"
@@ -139,7 +94,7 @@ class SimServer:
         return self._injector.faults
 
     def set_faults(self, faults: FaultConfig) -> None:
-        self._injector = _FaultInjector(faults)  # a fresh counter: fail_first counts from now
+        self._injector = FaultInjector(faults)  # a fresh counter: fail_first counts from now
 
     def start(self) -> SimServer:
         if self._thread is None:
@@ -353,46 +308,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
 
-def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
-    """(start, end) inclusive for `bytes=N-` / `bytes=N-M`; None = whole file; "unsatisfiable"."""
-    match = _RANGE.match(header.strip()) if header else None
-    if match is None:
-        return None  # absent or a form we do not serve (multi-range, suffix): answer the whole file
-    start = int(match.group(1))
-    end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
-    if start >= size or end < start:
-        return "unsatisfiable"
-    return start, end
-
-
-def read_span(handle: Any, start: int, length: int) -> Iterator[bytes]:
-    handle.seek(start)
-    while length > 0:
-        chunk = handle.read(min(CHUNK_SIZE, length))
-        if not chunk:
-            return
-        length -= len(chunk)
-        yield chunk
-
-
-def write_chunks_atomic(target: Path, chunks: Iterator[bytes]) -> None:
-    """Write `chunks` to `target` through a temp file, so no half-written upload is ever seen."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def serve_forever(
     sim_dir: Path,
     port: int,
-    faults: FaultConfig = FaultConfig(),
+    faults: FaultConfig = NO_FAULTS,
     *,
     host: str = "127.0.0.1",
     verbose: bool = False,
