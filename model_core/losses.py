@@ -13,14 +13,15 @@ connected to the graph, zero gradient) so one degenerate batch does not stop a t
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-LOSS_NAMES = ("pearson", "mse", "sharpe")
+# The names, the config and its parser need no torch (settings validate a loss at load with them).
+from model_core.loss_spec import LossConfig, parse_loss
+
 VAR_EPS = 1e-12  # floor of a sum of squared deviations, so constant scores give corr 0, not NaN
 SHARPE_EPS = 1e-3  # added to the std of the per-era correlations (they are ~0.01-0.05 apart)
 
@@ -112,23 +113,6 @@ def sharpe_loss(scores: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
 LOSSES: dict[str, LossFn] = {"pearson": pearson_loss, "mse": mse_loss, "sharpe": sharpe_loss}
 
 
-@dataclasses.dataclass(frozen=True)
-class LossConfig:
-    """A weighted sum of named losses; names from LOSS_NAMES."""
-
-    weights: dict[str, float] = dataclasses.field(default_factory=lambda: {"pearson": 1.0})
-
-    def __post_init__(self) -> None:
-        if not self.weights:
-            raise ValueError(f"LossConfig: no loss given; choose from {list(LOSS_NAMES)}")
-        unknown = sorted(set(self.weights) - set(LOSS_NAMES))
-        if unknown:
-            raise ValueError(f"LossConfig: unknown loss {unknown}; choose from {list(LOSS_NAMES)}")
-        bad = {k: w for k, w in self.weights.items() if not math.isfinite(float(w))}
-        if bad:
-            raise ValueError(f"LossConfig: weights must be finite numbers, got {bad}")
-
-
 class WeightedLoss:
     """sum(weight * loss(scores, targets, mask)) over the config's losses."""
 
@@ -145,28 +129,6 @@ class WeightedLoss:
 
     def __repr__(self) -> str:
         return f"WeightedLoss({self.config.weights})"
-
-
-def parse_loss(spec: str) -> LossConfig:
-    """Parses "pearson" | "mse" | "sharpe" | "mix:pearson=0.7,mse=0.3" into a LossConfig."""
-    choices = f'{", ".join(LOSS_NAMES)}, or "mix:<name>=<weight>,..." (e.g. "mix:pearson=0.7,mse=0.3")'
-    spec = spec.strip()
-    if spec in LOSSES:
-        return LossConfig({spec: 1.0})
-    if not spec.startswith("mix:"):
-        raise ValueError(f"unknown loss {spec!r}; choose from {choices}")
-    weights: dict[str, float] = {}
-    for part in spec[len("mix:") :].split(","):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        try:
-            weight = float(value)
-        except ValueError:
-            weight = math.nan
-        if not sep or name not in LOSSES or name in weights or not math.isfinite(weight):
-            raise ValueError(f"loss {spec!r}: bad term {part!r}; choose from {choices}, each name once")
-        weights[name] = weight
-    return LossConfig(weights)
 
 
 def make_loss(name_or_config: str | LossConfig) -> WeightedLoss:

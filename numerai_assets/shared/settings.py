@@ -234,7 +234,7 @@ class _SettingsRules(BaseSettings):
     @classmethod
     def _loss_parses(cls, value: str) -> str:
         # The training code's parser, so a mix that would fail inside a fold fails here, named.
-        from model_core.losses import parse_loss
+        from model_core.loss_spec import parse_loss
 
         parse_loss(value)
         return value
