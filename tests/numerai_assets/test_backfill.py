@@ -78,23 +78,14 @@ def cli_backfill(trained, tmp_path_factory):
     dagster_home.mkdir()
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
         _register_eras(instance, home)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMERAI_", "DAGSTER_"))}
-    env |= tiny_env(
+    env = _cli_env(
         NUMERAI_HOME=str(home),
         NUMERAI_API_URL=NO_API,
         NUMERAI_EXECUTOR="in_process",
         NUMERAI_BACKFILL_ERAS_PER_RUN=str(PER_RUN),
         DAGSTER_HOME=str(dagster_home),
     )
-    done = subprocess.run(
-        [str(BIN / "numerai-pipeline"), "backfill", "--eras", f"{ERAS[0]}:{ERAS[-1]}", "--wait"],
-        env=env,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = _backfill(["--eras", f"{ERAS[0]}:{ERAS[-1]}", "--wait"], env, root)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return home, dagster_home, done.stdout
 
@@ -242,23 +233,14 @@ def test_round_backfill_downloads_past_live_files_through_the_stand_in(
     advance_round(tournament)  # first and first + 1 are past rounds now
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMERAI_", "DAGSTER_"))}
-    env |= tiny_env(
+    env = _cli_env(
         NUMERAI_HOME=str(trained_home),
         NUMERAI_API_URL=server.url,
         NUMERAI_EXECUTOR="in_process",
         DAGSTER_HOME=str(dagster_home),
     )
     rounds = f"{first}:{first + 1}"
-    done = subprocess.run(
-        [str(BIN / "numerai-pipeline"), "backfill", "--rounds", rounds, "--wait"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = _backfill(["--rounds", rounds, "--wait"], env, tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     layout = HomeLayout(trained_home)
     for number in (first, first + 1):
@@ -285,23 +267,31 @@ def test_round_backfill_of_rounds_the_api_does_not_know_adds_no_partition(
 ):
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMERAI_", "DAGSTER_"))}
-    env |= tiny_env(
-        NUMERAI_HOME=str(trained_home), NUMERAI_API_URL=server.url, DAGSTER_HOME=str(dagster_home)
-    )
+    env = _cli_env(NUMERAI_HOME=str(trained_home), NUMERAI_API_URL=server.url, DAGSTER_HOME=str(dagster_home))
     future = tournament_state.current.number + 50
-    done = subprocess.run(
-        [str(BIN / "numerai-pipeline"), "backfill", "--rounds", f"{future}:{future + 1}", "--wait"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = _backfill(["--rounds", f"{future}:{future + 1}", "--wait"], env, tmp_path)
     assert done.returncode != 0
     assert f"{future}, {future + 1} not round(s) of the Numerai API" in done.stderr
     assert "Traceback" not in done.stderr
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
         assert instance.get_dynamic_partitions("numerai_round") == []
         assert instance.get_backfills() == []
+
+
+def _cli_env(**numerai: str) -> dict[str, str]:
+    """This process's environment without NUMERAI_* / DAGSTER_*, plus the tiny knobs and `numerai`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMERAI_", "DAGSTER_"))}
+    return env | tiny_env(**numerai)
+
+
+def _backfill(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    """`numerai-pipeline backfill ARGS` as a user runs it."""
+    return subprocess.run(
+        [str(BIN / "numerai-pipeline"), "backfill", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
