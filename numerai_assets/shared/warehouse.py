@@ -60,6 +60,9 @@ T = TypeVar("T")
 
 MAX_LOCK_WAIT_S = 2.0
 _LOCK_MESSAGE = re.compile(r"\block", re.IGNORECASE)  # "Could not set lock", not "block"
+# Files this process has seen at SCHEMA_VERSION: a read checks the version once per file, not
+# with an extra connection every time (a file never goes back to an older version).
+_CURRENT_FILES: set[str] = set()
 
 
 def _is_lock_error(err: duckdb.Error) -> bool:
@@ -124,8 +127,10 @@ class Warehouse(SubmissionLedger, dg.ConfigurableResource):
     def _read(self, what: str, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """A read-only transaction; the first read of a missing file creates it (and its tables), and
         of a file an older version wrote migrates it, so a read never misses a newer table."""
-        if not Path(self.path).exists() or self._stored_version() < SCHEMA_VERSION:
-            self._transaction("create tables", lambda con: None)
+        if self.path not in _CURRENT_FILES or not Path(self.path).exists():
+            if not Path(self.path).exists() or self._stored_version() < SCHEMA_VERSION:
+                self._transaction("create tables", lambda con: None)
+            _CURRENT_FILES.add(self.path)
         return self._transaction(what, body, read_only=True)
 
     def _stored_version(self) -> int:
