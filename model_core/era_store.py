@@ -148,6 +148,10 @@ class EraStore:
         """Eras whose main target is known (data_type train or validation)."""
         return [era for era, row in self._rows.items() if row["resolved"]]
 
+    def row_count(self, eras: list[str] | tuple[str, ...]) -> int:
+        """Rows (stocks) in `eras`, from the era table alone."""
+        return sum(self._rows[era]["row_end"] - self._rows[era]["row_start"] for era in eras)
+
     def era(self, era: str) -> EraSlice:
         if era not in self._rows:
             raise KeyError(f"era {era!r} is not in {self.path}")

@@ -11,8 +11,6 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-import polars as pl
-
 from model_core.era_store import EraStore
 from numerai_assets.ensemble.choice import load_choice
 from numerai_assets.shared.home import HomeLayout
@@ -41,12 +39,13 @@ def refit_transformer(
     seed_index: int, layout: HomeLayout, knobs: TrainingKnobs, log: Callable[[str], None]
 ) -> Refit:
     from model_core.batches import EraBatches
+    from model_core.candidates import LGBM
     from model_core.refit import make_refit_plan
     from model_core.train import load_trained, resolve_device, train_fold
 
     saved = load_plan(layout)
     choice = load_choice(layout, saved.model_version)
-    if choice.candidate == "lgbm":
+    if choice.candidate == LGBM:
         return Refit(saved.model_version, skipped="the LightGBM was chosen: no transformer refit needed")
     store = EraStore(saved.store_path)
     best_epochs = [load_trained(saved.checkpoint(layout, f.index))[1]["best_epoch"] for f in saved.plan.folds]
@@ -83,9 +82,10 @@ def refit_transformer(
 def refit_lgbm(layout: HomeLayout, n_estimators: int, log: Callable[[str], None]) -> Refit:
     from model_core import schema
     from model_core.baseline import BaselineConfig, save_lgbm, train_lgbm
+    from model_core.candidates import TRANSFORMER
 
     saved = load_plan(layout)
-    if load_choice(layout, saved.model_version).candidate == "transformer":
+    if load_choice(layout, saved.model_version).candidate == TRANSFORMER:
         return Refit(saved.model_version, skipped="the transformer was chosen: no LightGBM refit needed")
     store = EraStore(saved.store_path)
     eras = tuple(store.resolved_eras())
@@ -94,9 +94,4 @@ def refit_lgbm(layout: HomeLayout, n_estimators: int, log: Callable[[str], None]
     model = train_lgbm(store, eras, store.target_index(schema.MAIN_TARGET), config)
     path = layout.model_dir(saved.model_version) / REFIT_LGBM
     save_lgbm(model, path)
-    rows = (
-        store.era_table.filter(pl.col(schema.ERA).is_in(list(eras)))
-        .select((pl.col("row_end") - pl.col("row_start")).sum())
-        .item()
-    )
-    return Refit(saved.model_version, None, eras, 0, rows, path)
+    return Refit(saved.model_version, None, eras, 0, store.row_count(eras), path)

@@ -71,11 +71,7 @@ def fit_baseline(layout: HomeLayout, n_estimators: int, log: Callable[[str], Non
             *oof_rows,
         ],
         train_eras=len(eras),
-        train_rows=int(
-            store.era_table.filter(pl.col(schema.ERA).is_in(eras))
-            .select((pl.col("row_end") - pl.col("row_start")).sum())
-            .item()
-        ),
+        train_rows=store.row_count(eras),
         seconds=time.perf_counter() - started,
         predictions_path=path,
     )
