@@ -102,12 +102,12 @@ def sim_server(sim_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimSe
     undone afterwards: every test starts at the same round with no submissions.
     """
     state_before = (sim_dir / STATE_FILE).read_text()
-    server = SimServer(sim_dir).start()
-    monkeypatch.setattr(numerapi.base_api, "API_TOURNAMENT_URL", server.url)
+    running = SimServer(sim_dir).start()
+    monkeypatch.setattr(numerapi.base_api, "API_TOURNAMENT_URL", running.url)
     try:
-        yield server
+        yield running
     finally:
-        server.stop()
+        running.stop()
         (sim_dir / STATE_FILE).write_text(state_before)
         shutil.rmtree(sim_dir / UPLOADS_DIR, ignore_errors=True)
 
@@ -116,3 +116,18 @@ def sim_server(sim_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimSe
 def sim_credentials(sim_dir: Path) -> tuple[str, str]:
     state = load_state(sim_dir)
     return state.public_id, state.secret_key
+
+
+# Registered here, at the root, and nowhere else: a session fixture imported into two conftest
+# files would be built twice.
+from tests.tiny_fixtures import (  # noqa: E402, F401 (fixtures)
+    api,
+    home,
+    instance,
+    server,
+    tiny_tournament,
+    tournament,
+    tournament_state,
+    trained,
+    trained_home,
+)

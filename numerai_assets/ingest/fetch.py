@@ -54,13 +54,13 @@ def fetch_dataset(
         fetched = [_fetch_one(api, version, schema.FEATURES_JSON, staged, None, log)]
         metadata = load_feature_metadata(staged / schema.FEATURES_JSON)
         _require_feature_set(metadata, clean.feature_set, schema.dataset_file(version, schema.FEATURES_JSON))
-        fetched += [
-            _fetch_one(api, version, name, staged, None, log)
-            for name in wanted
-            if name != schema.FEATURES_JSON
-        ]
-        _check_main_files(staged, metadata.feature_sets)
-        with _rejected(version, link):
+        with _rejected(version, link, staged, shown_as=version):
+            fetched += [
+                _fetch_one(api, version, name, staged, None, log)
+                for name in wanted
+                if name != schema.FEATURES_JSON
+            ]
+            _check_main_files(staged, metadata.feature_sets)
             eras = validate_dataset(staged, clean, log)
         log(f"{version}: every cleaning rule passed on {eras} eras; publishing it at {link}")
         final = publish_dir(staged, link)
@@ -80,9 +80,9 @@ def fetch_round(
     wanted = _wanted_files(version, offered, schema.ROUND_FILES, schema.OPTIONAL_ROUND_FILES)
     sweep_abandoned(link.parent, ".*.staging", log)  # every round stages there
     with staging_dir(link.parent, prefix=link.name, log=log) as staged:
-        fetched = [_fetch_one(api, version, name, staged, round_number, log) for name in wanted]
-        live = staged / schema.LIVE_FILE
-        with _rejected(f"round {round_number}", link):
+        with _rejected(f"round {round_number}", link, staged, shown_as=version):
+            fetched = [_fetch_one(api, version, name, staged, round_number, log) for name in wanted]
+            live = staged / schema.LIVE_FILE
             clean_live_frame(live, _live_features(live, features_json))
         final = publish_dir(staged, link)
     return [dataclasses.replace(f, path=final / f.name) for f in fetched]
@@ -111,15 +111,20 @@ def _live_features(live: Path, features_json: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def _rejected(what: str, link: Path) -> Iterator[None]:
-    """Say, on a data error, that the download was not published and what stays current."""
+def _rejected(what: str, link: Path, staged: Path, shown_as: str) -> Iterator[None]:
+    """Say, on a data error, that the download was not published and what stays current. The
+    staging folder is gone by the time a user reads the message, so files are named as the API
+    names them (`v5.2/validation.parquet`)."""
     try:
         yield
     except DataContractError as err:
         kept = (
             f"{link} still points at {link.resolve().name}" if link.is_symlink() else f"nothing is at {link}"
         )
-        raise DataContractError(f"{what}: the download is rejected, not published ({kept}): {err}") from None
+        detail = str(err).replace(f"{staged}/", f"{shown_as}/").replace(f"{staged.name}/", f"{shown_as}/")
+        raise DataContractError(
+            f"{what}: the download is rejected, not published ({kept}): {detail}"
+        ) from None
 
 
 def _wanted_files(version: str, offered: set[str], required: tuple, optional: tuple) -> list[str]:

@@ -15,7 +15,6 @@ import dagster as dg
 import pytest
 import torch
 
-from tests.numerai_assets.conftest import server, tiny_tournament, tournament  # noqa: F401 (fixtures)
 from tests.numerai_assets.tiny import tiny_env
 
 BIN = Path(sys.executable).parent
@@ -39,7 +38,7 @@ def _history(checkpoint: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_killed_train_resumes_the_same_model_version(tmp_path, server):  # noqa: F811
+def test_killed_train_resumes_the_same_model_version(tmp_path, server):
     env = _env(tmp_path, server.url)
     home = Path(env["NUMERAI_HOME"])
     cli = [str(BIN / "numerai-pipeline"), "train"]

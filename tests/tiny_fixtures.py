@@ -1,4 +1,5 @@
-"""A tiny tournament from the real generator, served by the real stand-in, for asset tests."""
+"""A tiny tournament from the real generator, served by the real stand-in, for asset, CLI and
+fault tests. Registered once, in tests/conftest.py, so the session fixtures are built once."""
 
 from __future__ import annotations
 
