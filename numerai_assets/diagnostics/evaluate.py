@@ -41,6 +41,9 @@ class Diagnostics:
     attention_stats: dict[str, float]
     temporal_attention: np.ndarray | None  # (K,) lag 1 first
     attention_era: str
+    # model -> {"corr", "corr_alone", "reliance"}: mean test CORR with the other stocks of the era
+    # (explicit peers, cross-stock attention) and with each stock scored alone; {} when no model reads them
+    reliance: dict[str, dict[str, float]]
     has_benchmark: bool
     has_meta_model: bool
     previous_version: str | None
@@ -56,6 +59,7 @@ def diagnose_current(
     from model_core.diagnostics import score_era, summarise_scores
     from model_core.ensemble import blend
     from model_core.inference import Ensemble, EnsembleSpec
+    from model_core.metrics import era_numerai_corr
 
     spec = EnsembleSpec.load(model_dir)
     plan = load_plan(layout)
@@ -78,16 +82,15 @@ def diagnose_current(
     if baseline is not None:
         names.append("baseline_lgbm")
     scores: dict[str, list] = {name: [] for name in names}
+    # Each stock scored alone as well (no peers, no attention), when a model reads the other stocks.
+    reads_others = any(m.config.cross_stock or m.config.peer_knn > 0 for m in ensemble.models)
+    alone = {name: [] for name in names if name.startswith(("ensemble", "fold_"))} if reads_others else None
     kept = []
     for i, era in enumerate(eras):
         data = store.era(era)
         ctx = None if context is None else context.for_era(era)
         members = ensemble.predict_members(data.features, ctx)
-        predictions = {
-            "ensemble": blend(members, spec.weights),
-            "equal_weight": blend(members, spec.equal_weights),
-            **{f"fold_{k}": m for k, m in enumerate(members)},
-        }
+        predictions = {**_named(members, spec.weights), "equal_weight": blend(members, spec.equal_weights)}
         if baseline is not None:
             predictions["baseline_lgbm"] = baseline.values(data.ids)
         refs = {key: (None if ref is None else ref.values(data.ids)) for key, ref in references.items()}
@@ -104,6 +107,10 @@ def diagnose_current(
                     fnc=name in FNC_MODELS,  # the costly one (a least-squares fit per era and model)
                 )
             )
+        if alone is not None:
+            members_alone = ensemble.predict_members(data.features, ctx, cross_stock=False)
+            for name, values in _named(members_alone, spec.weights).items():
+                alone[name].append(era_numerai_corr(values, data.targets[:, target]))
         kept.append(
             pl.DataFrame({schema.ID: data.ids, schema.ERA: era, schema.PREDICTION: predictions["ensemble"]})
         )
@@ -125,8 +132,28 @@ def diagnose_current(
         has_meta_model=references["meta_model"] is not None,
         previous_version=spec.previous_version if previous is not None else None,
         attention_era=eras[-1],
+        reliance=_reliance(scores, alone),
         **attention,
     )
+
+
+def _named(members: list, weights) -> dict:
+    """The weighted blend as `ensemble` and each member as `fold_k`."""
+    from model_core.ensemble import blend
+
+    return {"ensemble": blend(members, weights), **{f"fold_{k}": m for k, m in enumerate(members)}}
+
+
+def _reliance(scores: dict[str, list], alone: dict[str, list[float]] | None) -> dict[str, dict[str, float]]:
+    """How much CORR each model owes to the other stocks of the era: scored with them minus alone."""
+    if alone is None:
+        return {}
+    out = {}
+    for name, corrs in alone.items():
+        corr = float(np.nanmean([s.corr for s in scores[name]]))
+        corr_alone = float(np.nanmean(corrs))
+        out[name] = {"corr": corr, "corr_alone": corr_alone, "reliance": corr - corr_alone}
+    return out
 
 
 def _previous_predictions(layout: HomeLayout, version: str | None, eras: list[str]):

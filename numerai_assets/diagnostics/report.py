@@ -81,6 +81,7 @@ def write_report(diagnostics: Diagnostics, report_dir: Path, images: dict[str, b
             "Attention",
             text=attention_text(diagnostics),
             images=[(k, images[k]) for k in ("cross_attention", "temporal_attention") if k in images],
+            tables=[(RELIANCE_HEADER, reliance_rows(diagnostics))] if diagnostics.reliance else [],
         ),
     ]
     html = render_html(f"numerai-tournament: model version {diagnostics.model_version}", sections)
@@ -94,14 +95,27 @@ def write_report(diagnostics: Diagnostics, report_dir: Path, images: dict[str, b
     return path
 
 
+RELIANCE_HEADER = ["model", "corr", "corr alone", "reliance"]
+RELIANCE_TEXT = (
+    "Reliance: mean test CORR with the other stocks of each era (explicit peers, cross-stock "
+    "attention) minus the CORR of the same model scoring every stock alone."
+)
+
+
+def reliance_rows(diagnostics: Diagnostics) -> list[list[object]]:
+    return [[name, r["corr"], r["corr_alone"], r["reliance"]] for name, r in diagnostics.reliance.items()]
+
+
 def attention_text(diagnostics: Diagnostics) -> str:
     stats = diagnostics.attention_stats
+    reliance = f" {RELIANCE_TEXT}" if diagnostics.reliance else ""
     if not stats:
-        return "This model has no cross-stock attention."
+        return f"This model has no cross-stock attention.{reliance}"
     return (
         f"Era {diagnostics.attention_era}, the heaviest-weighted fold model. Stocks are grouped into "
         "deciles of their prediction; each row shows where that decile's attention goes. "
         + ", ".join(f"{k}: {v:.3f}" for k, v in stats.items())
+        + reliance
     )
 
 
@@ -154,8 +168,11 @@ def metadata(diagnostics: Diagnostics, images: dict[str, bytes], report: Path) -
                 for k in ("cross_attention", "temporal_attention")
                 if k in images
             ),
+            *([markdown_table(RELIANCE_HEADER, reliance_rows(diagnostics))] if diagnostics.reliance else []),
         ]
     )
+    if diagnostics.reliance:
+        numbers["attention_reliance"] = diagnostics.reliance["ensemble"]["reliance"]
     return {
         "model_version": diagnostics.model_version,
         "test_eras": f"{diagnostics.eras[0]}..{diagnostics.eras[-1]} ({len(diagnostics.eras)})",

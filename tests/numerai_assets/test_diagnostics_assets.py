@@ -32,6 +32,21 @@ def test_diagnostics_metadata_has_numbers_tables_and_pictures(trained):
     assert meta["attention"].count("data:image/png;base64,") == 2  # cross-stock and temporal
 
 
+def test_attention_reliance_is_reported_for_every_model(trained):
+    """Each model scored with the era's other stocks and alone: the table's first column is the
+    same CORR the metrics table reports, and reliance is the difference."""
+    meta = trained.metadata["validation_diagnostics"]
+    metrics = {record.data["model"]: record.data["corr_mean"] for record in meta["metrics"].records}
+    cells = re.findall(r"^\| (ensemble|fold_\d) \| (\S+) \| (\S+) \| (\S+) \|$", meta["attention"], re.M)
+    table = {name: [float(c) for c in rest] for name, *rest in cells}
+    assert set(table) == {"ensemble", "fold_0", "fold_1"}
+    for name, (corr, corr_alone, reliance) in table.items():
+        assert corr == pytest.approx(metrics[name], abs=1e-4), name
+        assert reliance == pytest.approx(corr - corr_alone, abs=2e-4), name
+    assert any(abs(reliance) > 1e-4 for _, _, reliance in table.values())  # the peers change the scores
+    assert meta["attention_reliance"] == pytest.approx(table["ensemble"][2], abs=1e-4)
+
+
 def test_html_report_is_self_contained_with_the_plots(trained):
     path = trained.metadata["validation_diagnostics"]["report"]
     with open(path) as f:
