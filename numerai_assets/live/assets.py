@@ -13,11 +13,14 @@ LIVE_JOB = "live_round"
 
 
 @dg.asset(group_name="live", partitions_def=round_partitions, deps=[raw_round], kinds={"parquet"})
-def live_predictions(context: dg.AssetExecutionContext, numerai_home: NumeraiHome, warehouse: Warehouse):
-    """The current ensemble's predictions of the round's live era (ids and values in (0, 1])."""
+def live_predictions(
+    context: dg.AssetExecutionContext, numerai_home: NumeraiHome, warehouse: Warehouse, live: LiveKnobs
+):
+    """The current ensemble's predictions of the round's live era (ids and values in (0, 1]),
+    partially feature-neutralised when NUMERAI_NEUTRALIZE is set."""
     from numerai_assets.live.predict import predict_live
 
-    result = predict_live(numerai_home.layout, int(context.partition_key))
+    result = predict_live(numerai_home.layout, int(context.partition_key), live.neutralize)
     warehouse.upsert_round(result.round_number, result.live_era, result.rows)
     context.log.info(
         f"round {result.round_number}: {result.rows} live predictions by model version "
@@ -29,6 +32,7 @@ def live_predictions(context: dg.AssetExecutionContext, numerai_home: NumeraiHom
             "model_version": result.model_version,
             "rows": result.rows,
             "live_era": result.live_era,
+            "neutralized": live.neutralize,
             "seconds": round(result.seconds, 2),
             "path": dg.MetadataValue.path(str(result.path)),
         }

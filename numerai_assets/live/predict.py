@@ -38,9 +38,11 @@ class LivePredictions:
     live_era: str
 
 
-def predict_live(layout: HomeLayout, round_number: int) -> LivePredictions:
-    """Predict round `round_number`'s live file (from raw_round) and write id, prediction to parquet."""
+def predict_live(layout: HomeLayout, round_number: int, neutralize: float = 0.0) -> LivePredictions:
+    """Predict round `round_number`'s live file (from raw_round) and write id, prediction to parquet;
+    `neutralize` of the predictions' projection on the live features is removed first (0: none)."""
     from model_core.inference import Ensemble
+    from model_core.neutralize import neutralize_era
 
     started = time.perf_counter()
     live_file = layout.round_dir(round_number) / schema.LIVE_FILE
@@ -62,7 +64,7 @@ def predict_live(layout: HomeLayout, round_number: int) -> LivePredictions:
                 "changed since it was trained (NUMERAI_FEATURE_SET); retrain first"
             )
         context = history.for_era(schema.DATA_TYPE_LIVE, position=history.next_position)
-    predictions = ensemble.predict(features, context)
+    predictions = neutralize_era(ensemble.predict(features, context), features, neutralize)
     path = layout.live_predictions_path(round_number)
     frame = pl.DataFrame({schema.ID: ids, schema.PREDICTION: predictions})
     table = frame.to_arrow().replace_schema_metadata({VERSION_KEY: ensemble.model_version.encode()})

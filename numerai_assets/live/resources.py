@@ -10,7 +10,12 @@ from numerai_assets.shared.settings import Settings, knob_default
 class LiveKnobs(dg.ConfigurableResource):
     model_name: str | None = knob_default("model_name")  # which of the account's models to submit as
     max_model_age_days: float = knob_default("max_model_age_days")
+    neutralize: float = knob_default("neutralize")  # of the submitted predictions, per era
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LiveKnobs:
-        return cls(model_name=settings.model_name, max_model_age_days=settings.max_model_age_days)
+        return cls(
+            model_name=settings.model_name,
+            max_model_age_days=settings.max_model_age_days,
+            neutralize=settings.neutralize,
+        )

@@ -135,6 +135,16 @@ SERVICE_KNOBS: tuple[Knob, ...] = (
         gt=0,
     ),
     Knob(
+        "neutralize",
+        float,
+        0.0,
+        "share of the submitted predictions' projection on the era's features removed (numerai-tools "
+        "`neutralize`; 0 = off, 1 = fully feature-neutral): lower feature exposure for some CORR",
+        "automation",
+        ge=0.0,
+        le=1.0,
+    ),
+    Knob(
         "backfill_eras_per_run",
         int,
         52,

@@ -10,7 +10,10 @@ import pytest
 import torch
 
 from model_core import schema
+from model_core.clean import clean_live_frame
+from model_core.diagnostics import era_max_feature_exposure
 from model_core.inference import EnsembleSpec
+from numerai_assets.live.predict import predict_live
 from numerai_assets.shared.home import HomeLayout
 from numerai_assets.shared.model_versions import current_model_dir
 from numerai_assets.shared.warehouse import Warehouse
@@ -290,3 +293,22 @@ def test_the_model_name_is_matched_regardless_of_case_and_unknown_names_are_list
         match=r"'nope' is not a model of this account; it has: \['sim_model', 'sim_model_b'\]",
     ):
         resolve_model(api, "nope")
+
+
+def test_neutralised_predictions_are_submitted_with_their_feature_exposure_removed(
+    trained_home, tournament, tournament_state, server, instance
+):
+    current = tournament_state.current.number
+    result = _run_live(_defs(trained_home, server, tournament_state, neutralize=1.0), instance, current)
+    assert result.success and _metadata(result, "live_predictions")["neutralized"] == 1.0
+    [landed] = list_submissions(tournament)
+    uploaded = pd.read_csv(tournament / landed["path"]).set_index("id")["prediction"]
+
+    layout = HomeLayout(trained_home)
+    spec = EnsembleSpec.load(current_model_dir(layout))
+    ids, features = clean_live_frame(layout.round_dir(current) / schema.LIVE_FILE, spec.features)
+    neutral = uploaded.loc[ids].to_numpy()
+    raw = pl.read_parquet(predict_live(layout, current, 0.0).path)[schema.PREDICTION].to_numpy()
+    exposures = era_max_feature_exposure(neutral, features), era_max_feature_exposure(raw, features)
+    assert exposures[0] < 0.1 < exposures[1] and exposures[0] < exposures[1] / 3  # ranks of 117 rows: not 0
+    assert neutral.min() > 0 and neutral.max() == 1.0
