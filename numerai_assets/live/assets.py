@@ -43,22 +43,27 @@ def live_predictions(
 def live_predictions_are_submittable(
     context: dg.AssetCheckExecutionContext, numerai_home: NumeraiHome, live: LiveKnobs
 ):
-    """Every live id once, values in [0, 1], no NaN, not constant, a recent enough model version."""
-    from numerai_assets.live.predict import live_ids, live_prediction_problems, read_live_predictions
+    """Every live id once, values in [0, 1], no NaN, not constant, a recent enough model version,
+    in rough agreement with the round's live benchmark model (when the round has its file)."""
+    from numerai_assets.live import predict
 
     layout = numerai_home.layout
     key = context.partition_key if context.has_partition_key else context.run.tags["dagster/partition"]
     round_number = int(key)
-    frame, version = read_live_predictions(layout.live_predictions_path(round_number))
-    problems = live_prediction_problems(
-        frame, live_ids(layout, round_number), version, live.max_model_age_days
+    frame, version = predict.read_live_predictions(layout.live_predictions_path(round_number))
+    problems = predict.live_prediction_problems(
+        frame, predict.live_ids(layout, round_number), version, live.max_model_age_days
     )
+    bench = predict.live_benchmark_corr(frame, layout, round_number, live.benchmark_model)
+    problems += predict.benchmark_problem(bench, live.min_benchmark_corr)
     return dg.AssetCheckResult(
         passed=not problems,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "round": round_number,
             "model_version": version or "unknown",
+            "benchmark_corr": "no live benchmark file" if bench is None else bench.shown(),
+            "benchmark_model": "none" if bench is None else bench.column,
             "problems": "; ".join(problems) or "none",
         },
         description="; ".join(problems) or f"{frame.height} predictions ready to submit",

@@ -21,9 +21,11 @@ from model_core import schema
 from model_core.atomic import atomic_path
 from model_core.clean import clean_live_frame
 from model_core.era_store import EraStore
+from model_core.errors import DataContractError
 from numerai_assets.ingest.fetch import live_era_labels
 from numerai_assets.shared.home import HomeLayout
 from numerai_assets.shared.model_versions import current_model_dir, temporal_context
+from numerai_assets.shared.references import benchmark_column
 
 VERSION_KEY = b"numerai_model_version"  # parquet key-value metadata of the live predictions file
 
@@ -137,6 +139,52 @@ def live_prediction_problems(
                 "(NUMERAI_MAX_MODEL_AGE_DAYS): retrain first"
             )
     return problems
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkCorr:
+    column: str
+    corr: float  # Spearman over the ids both files have; NaN when it could not be measured
+    rows: int
+    unmeasured: str = ""  # why not, then
+
+    def shown(self) -> float | str:
+        return self.unmeasured or round(self.corr, 4)
+
+
+def live_benchmark_corr(
+    predictions: pl.DataFrame, layout: HomeLayout, round_number: int, column: str | None
+) -> BenchmarkCorr | None:
+    """How the live predictions rank the stocks against the round's live benchmark model (the
+    `*_ender20` column unless NUMERAI_BENCHMARK_MODEL names one); None when the round has no
+    live benchmark file. A benchmark file that cannot be used is reported, not held against the
+    predictions: it is Numerai's file, not the model, that is wrong then."""
+    path = layout.round_dir(round_number) / schema.LIVE_BENCHMARKS_FILE
+    if not path.exists():
+        return None
+    try:
+        column = benchmark_column(path, column)
+        bench = pl.read_parquet(path, columns=[schema.ID, column])
+    except (DataContractError, pl.exceptions.PolarsError, OSError) as err:
+        return BenchmarkCorr(column or "?", float("nan"), 0, f"{path.name} unusable: {err}")
+    both = predictions.join(bench, on=schema.ID, how="inner").drop_nulls()
+    if both.height < 3:
+        return BenchmarkCorr(
+            column, float("nan"), both.height, f"{both.height} live ids have a {column} value"
+        )
+    ranks = both.select(pl.col(schema.PREDICTION).rank(), pl.col(column).rank()).to_numpy()
+    return BenchmarkCorr(column, float(np.corrcoef(ranks.T)[0, 1]), both.height)
+
+
+def benchmark_problem(bench: BenchmarkCorr | None, threshold: float) -> list[str]:
+    """The check's complaint when the predictions barely agree with the live benchmark model."""
+    if bench is None or not bench.corr < threshold:  # NaN: not measured, no complaint
+        return []
+    return [
+        f"Spearman correlation with the live benchmark model {bench.column} is {bench.corr:.3f} over "
+        f"{bench.rows} ids, below NUMERAI_MIN_BENCHMARK_CORR={threshold:g}: a broken model or shifted "
+        "feature columns?"
+    ]
 
 
 def live_ids(layout: HomeLayout, round_number: int) -> list[str]:

@@ -135,6 +135,16 @@ SERVICE_KNOBS: tuple[Knob, ...] = (
         gt=0,
     ),
     Knob(
+        "min_benchmark_corr",
+        float,
+        0.05,
+        "live predictions correlated (Spearman) less than this with the round's live benchmark model are "
+        "refused by the check: a broken model or shifted columns (-1 = off)",
+        "automation",
+        ge=-1.0,
+        le=1.0,
+    ),
+    Knob(
         "neutralize",
         float,
         0.0,

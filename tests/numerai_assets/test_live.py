@@ -312,3 +312,53 @@ def test_neutralised_predictions_are_submitted_with_their_feature_exposure_remov
     exposures = era_max_feature_exposure(neutral, features), era_max_feature_exposure(raw, features)
     assert exposures[0] < 0.1 < exposures[1] and exposures[0] < exposures[1] / 3  # ranks of 117 rows: not 0
     assert neutral.min() > 0 and neutral.max() == 1.0
+
+
+def _check_metadata(result):
+    [check] = result.get_asset_check_evaluations()
+    return check, {k: getattr(v, "value", v) for k, v in check.metadata.items()}
+
+
+def test_the_check_measures_agreement_with_the_live_benchmark_model(
+    trained_home, tournament, tournament_state, server, instance
+):
+    current = tournament_state.current.number
+    result = _run_live(_defs(trained_home, server, tournament_state), instance, current)
+    check, meta = _check_metadata(result)
+    assert check.passed and result.success
+    assert meta["benchmark_model"].endswith("_ender20")
+    # even the tiny 2-epoch model agrees with the benchmark above the default bar
+    assert meta["benchmark_corr"] > 0.05, meta
+
+
+def test_an_unusable_benchmark_file_is_reported_not_held_against_the_predictions(
+    trained_home, tournament, tournament_state, server, instance
+):
+    current = tournament_state.current.number
+    bench_file = round_dir(tournament, current) / schema.LIVE_BENCHMARKS_FILE
+    pl.read_parquet(bench_file).select(schema.ID).write_parquet(bench_file)  # no model columns left
+    result = _run_live(_defs(trained_home, server, tournament_state), instance, current)
+    check, meta = _check_metadata(result)
+    assert check.passed and result.success and len(list_submissions(tournament)) == 1
+    assert "unusable" in meta["benchmark_corr"] and "no benchmark model columns" in meta["benchmark_corr"]
+
+
+def test_shifted_feature_columns_are_refused_by_the_benchmark_check(
+    trained_home, tournament, tournament_state, server, instance
+):
+    current = tournament_state.current.number
+    live_file = round_dir(tournament, current) / schema.LIVE_FILE
+    frame = pl.read_parquet(live_file)
+    features = [c for c in frame.columns if c.startswith("feature_")]
+    # every feature column one place to the right: the names stay, the values are another feature's
+    shifted = frame.with_columns(
+        pl.Series(name, frame[source])
+        for name, source in zip(features, features[-1:] + features[:-1], strict=True)
+    )
+    shifted.write_parquet(live_file)
+    result = _run_live(_defs(trained_home, server, tournament_state), instance, current)
+    check, meta = _check_metadata(result)
+    assert not check.passed and "NUMERAI_MIN_BENCHMARK_CORR=0.05" in check.description, check.description
+    assert meta["benchmark_corr"] < 0.05
+    assert not result.asset_materializations_for_node("submission")
+    assert list_submissions(tournament) == []
