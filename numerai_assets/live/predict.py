@@ -176,14 +176,24 @@ def live_benchmark_corr(
     return BenchmarkCorr(column, float(np.corrcoef(ranks.T)[0, 1]), both.height)
 
 
+BENCHMARK_CORR_MARGIN_SE = 3  # below the bar by more than this many standard errors of a correlation
+
+
+def benchmark_floor(threshold: float, rows: int) -> float:
+    """The correlation under which the check refuses: the bar less 3 standard errors (1/sqrt(n-1)
+    for a rank correlation near 0), so a weak model on a small round is not refused for noise,
+    while a model fed shifted columns (about 0 on thousands of stocks) is."""
+    return threshold - BENCHMARK_CORR_MARGIN_SE / np.sqrt(max(rows - 1, 1))
+
+
 def benchmark_problem(bench: BenchmarkCorr | None, threshold: float) -> list[str]:
-    """The check's complaint when the predictions barely agree with the live benchmark model."""
-    if bench is None or not bench.corr < threshold:  # NaN: not measured, no complaint
+    """The check's complaint when the predictions clearly disagree with the live benchmark model."""
+    if bench is None or not bench.corr < benchmark_floor(threshold, bench.rows):  # NaN: not measured
         return []
     return [
         f"Spearman correlation with the live benchmark model {bench.column} is {bench.corr:.3f} over "
-        f"{bench.rows} ids, below NUMERAI_MIN_BENCHMARK_CORR={threshold:g}: a broken model or shifted "
-        "feature columns?"
+        f"{bench.rows} ids, more than {BENCHMARK_CORR_MARGIN_SE} standard errors below "
+        f"NUMERAI_MIN_BENCHMARK_CORR={threshold:g}: a broken model or shifted feature columns?"
     ]
 
 

@@ -137,9 +137,9 @@ SERVICE_KNOBS: tuple[Knob, ...] = (
     Knob(
         "min_benchmark_corr",
         float,
-        0.05,
-        "live predictions correlated (Spearman) less than this with the round's live benchmark model are "
-        "refused by the check: a broken model or shifted columns (-1 = off)",
+        0.1,
+        "live predictions whose Spearman correlation with the round's live benchmark model is below this "
+        "by more than 3 standard errors are refused by the check: a broken model or shifted columns (-1 = off)",
         "automation",
         ge=-1.0,
         le=1.0,
