@@ -173,6 +173,8 @@ def live_benchmark_corr(
             column, float("nan"), both.height, f"{both.height} live ids have a {column} value"
         )
     ranks = both.select(pl.col(schema.PREDICTION).rank(), pl.col(column).rank()).to_numpy()
+    if (ranks.std(axis=0) == 0).any():  # constant predictions (their own problem) or benchmark
+        return BenchmarkCorr(column, float("nan"), both.height, "constant values: no correlation")
     return BenchmarkCorr(column, float(np.corrcoef(ranks.T)[0, 1]), both.height)
 
 
