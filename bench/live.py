@@ -110,7 +110,7 @@ def bench_demo(args: argparse.Namespace, work: Path) -> dict:
         selection = [
             a
             for a in training_selection(settings.n_folds, False, settings.refit_seeds)
-            if a != "validation_diagnostics"
+            if a not in ("validation_diagnostics", "numerai_diagnostics")
         ]
         with dg.instance_for_test() as instance:
             print(f"[bench] training {settings.n_folds} folds x 1 epoch ({args.scale})", flush=True)

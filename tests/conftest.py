@@ -18,6 +18,7 @@ import pytest
 
 from model_core import schema
 from tournament_sim.layout import (
+    DIAGNOSTICS_DIR,
     STATE_FILE,
     UPLOADS_DIR,
     SimState,
@@ -110,6 +111,7 @@ def sim_server(sim_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimSe
         running.stop()
         (sim_dir / STATE_FILE).write_text(state_before)
         shutil.rmtree(sim_dir / UPLOADS_DIR, ignore_errors=True)
+        shutil.rmtree(sim_dir / DIAGNOSTICS_DIR, ignore_errors=True)
 
 
 @pytest.fixture

@@ -2,11 +2,15 @@
 
 numerapi 3.1.1 sends a handful of literal query strings; this module recognises them by their
 top-level field (`listDatasets`, `dataset(`, `rounds(`, `account {`, `submission_upload_auth`,
-`create_submission`) and answers with the shapes numerapi reads. It is not a GraphQL engine:
-selections are not projected, and anything else is refused with a GraphQL error.
+`create_submission`, `diagnosticsUploadAuth`, `createDiagnostics`) and answers with the shapes
+numerapi reads. It is not a GraphQL engine: selections are not projected, and anything else is
+refused with a GraphQL error.
 
 It also owns the URL <-> file mapping the HTTP layer serves (`/files/...` downloads and
 `/uploads/...` PUT targets), so the names handed out and the names served cannot drift apart.
+Diagnostics uploads are PUT to `/uploads/diagnostics/<model_id>/<key>` and wait under
+`DIR/diagnostics/pending/` until `createDiagnostics` accepts them as `DIR/diagnostics/<id>.csv`
+(recorded in `DIR/diagnostics/diagnostics.jsonl`, listed by `list_diagnostics`).
 """
 
 from __future__ import annotations
@@ -27,11 +31,22 @@ from pathlib import Path
 from typing import Any
 
 from model_core import schema
-from tournament_sim.layout import ROUNDS_DIR, TOURNAMENT_ID, UPLOADS_DIR, SimState, load_state, round_dir
+from tournament_sim.layout import (
+    DIAGNOSTICS_DIR,
+    ROUNDS_DIR,
+    TOURNAMENT_ID,
+    UPLOADS_DIR,
+    SimState,
+    load_state,
+    round_dir,
+)
 
 FILES_PREFIX = "/files/"
 UPLOADS_PREFIX = "/uploads/"
 SUBMISSIONS_FILE = "submissions.jsonl"
+DIAGNOSTICS_FILE = "diagnostics.jsonl"
+DIAGNOSTICS_URL_PART = "diagnostics"  # /uploads/diagnostics/<model_id>/<key>
+PENDING_DIR = "pending"  # DIR/diagnostics/pending/<model_id>/<key>: PUT, not yet accepted
 NOT_AUTHENTICATED = "You must be authenticated to perform this action"
 ROUND_NOT_OPEN = "Current round not open for submissions"
 
@@ -42,7 +57,7 @@ ROUND_FILES = schema.ROUND_FILES + schema.OPTIONAL_ROUND_FILES
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
 _FIRST_FIELD = re.compile(r"\{\s*([A-Za-z_]\w*)")
-_SUBMISSIONS_LOCK = threading.Lock()  # one server process appends; threads must not interleave lines
+_RECORDS_LOCK = threading.Lock()  # one server process appends; threads must not interleave lines
 
 
 class GraphQLError(Exception):
@@ -115,16 +130,30 @@ def resolve_account(ctx: RequestContext, state: SimState, variables: dict[str, A
 
 
 def resolve_upload_auth(ctx: RequestContext, state: SimState, variables: dict[str, Any]) -> dict[str, str]:
+    model_id, key = _new_upload_key(ctx, state, variables, "submission_upload_auth")
+    url = f"{ctx.base_url}{UPLOADS_PREFIX}{state.current.number}/{model_id}/{key}"
+    return {"filename": key, "url": url}
+
+
+def resolve_diagnostics_upload_auth(
+    ctx: RequestContext, state: SimState, variables: dict[str, Any]
+) -> dict[str, str]:
+    model_id, key = _new_upload_key(ctx, state, variables, "diagnosticsUploadAuth")
+    url = f"{ctx.base_url}{UPLOADS_PREFIX}{DIAGNOSTICS_URL_PART}/{model_id}/{key}"
+    return {"filename": key, "url": url}
+
+
+def _new_upload_key(
+    ctx: RequestContext, state: SimState, variables: dict[str, Any], operation: str
+) -> tuple[str, str]:
     require_auth(state, ctx.authorization)
     _require_tournament(variables)
     model_id = require_model(state, variables.get("modelId"))
     original = variables.get("filename")
     if not isinstance(original, str) or not original:
-        raise GraphQLError("submission_upload_auth: argument filename (String!) is required")
+        raise GraphQLError(f"{operation}: argument filename (String!) is required")
     # A fresh key per upload, as the real API issues a fresh object name: two uploads never collide.
-    key = f"{uuid.uuid4().hex}_{_sanitise(original)}"
-    url = f"{ctx.base_url}{UPLOADS_PREFIX}{state.current.number}/{model_id}/{key}"
-    return {"filename": key, "url": url}
+    return model_id, f"{uuid.uuid4().hex}_{_sanitise(original)}"
 
 
 def resolve_create_submission(
@@ -156,11 +185,48 @@ def resolve_create_submission(
     return {"id": record["submission_id"]}
 
 
+def resolve_create_diagnostics(
+    ctx: RequestContext, state: SimState, variables: dict[str, Any]
+) -> dict[str, str]:
+    """Accept a diagnostics upload: checked like a submission (id, prediction in [0, 1]), kept as
+    `DIR/diagnostics/<id>.csv`. Numerai scores it on the validation eras later; the stand-in does not."""
+    require_auth(state, ctx.authorization)
+    _require_tournament(variables)
+    model_id = require_model(state, variables.get("modelId"))
+    key = variables.get("filename")
+    pending = _pending_diagnostics(ctx.sim_dir, model_id, key) if isinstance(key, str) else None
+    if pending is None:
+        raise GraphQLError(f"file not found: {key!r} was not uploaded for diagnostics of model {model_id}")
+    content = pending.read_bytes()
+    rows = validate_submission_csv(content, what="diagnostics upload")
+    diagnostics_id = str(uuid.uuid4())
+    stored = Path(ctx.sim_dir) / DIAGNOSTICS_DIR / f"{diagnostics_id}.csv"
+    pending.replace(stored)  # a key is accepted once
+    record = {
+        "diagnostics_id": diagnostics_id,
+        "model_id": model_id,
+        "model_name": _model_name(state, model_id),
+        "key": key,
+        "path": stored.relative_to(ctx.sim_dir).as_posix(),
+        "rows": rows,
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "time": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    _append_record(Path(ctx.sim_dir) / DIAGNOSTICS_DIR / DIAGNOSTICS_FILE, record)
+    return {"id": diagnostics_id}
+
+
 # Checked in order; the regexes match numerapi's literal queries (whitespace-tolerant).
 OPERATIONS: tuple[tuple[str, re.Pattern[str], Resolver], ...] = (
     ("listDatasets", re.compile(r"\blistDatasets\b"), resolve_list_datasets),
     ("submission_upload_auth", re.compile(r"\bsubmission_upload_auth\s*\("), resolve_upload_auth),
     ("create_submission", re.compile(r"\bcreate_submission\s*\("), resolve_create_submission),
+    (
+        "diagnosticsUploadAuth",
+        re.compile(r"\bdiagnosticsUploadAuth\s*\("),
+        resolve_diagnostics_upload_auth,
+    ),
+    ("createDiagnostics", re.compile(r"\bcreateDiagnostics\s*\("), resolve_create_diagnostics),
     ("dataset", re.compile(r"\bdataset\s*\("), resolve_dataset),
     ("rounds", re.compile(r"\brounds\s*\("), resolve_rounds),
     ("account", re.compile(r"\baccount\s*\{"), resolve_account),
@@ -268,14 +334,19 @@ def download_path(sim_dir: Path, state: SimState, relative: str) -> Path | None:
 
 
 def upload_path(sim_dir: Path, state: SimState, relative: str) -> Path | None:
-    """Where a PUT to `/uploads/<round>/<model_id>/<key>` is stored, or None if the name is not valid."""
+    """Where a PUT to `/uploads/<round>/<model_id>/<key>` (a submission) or to
+    `/uploads/diagnostics/<model_id>/<key>` is stored, or None if the name is not valid."""
     parts = relative.split("/")
     if len(parts) != 3:
         return None
-    number, model_id, key = parts
-    if not number.isdigit() or model_id not in state.models.values() or not _SAFE_KEY.match(key):
+    first, model_id, key = parts
+    if model_id not in state.models.values() or not _SAFE_KEY.match(key):
         return None
-    return Path(sim_dir) / UPLOADS_DIR / number / model_id / key
+    if first == DIAGNOSTICS_URL_PART:
+        return Path(sim_dir) / DIAGNOSTICS_DIR / PENDING_DIR / model_id / key
+    if not first.isdigit():
+        return None
+    return Path(sim_dir) / UPLOADS_DIR / first / model_id / key
 
 
 def find_upload(sim_dir: Path, model_id: str, key: str) -> Path | None:
@@ -284,6 +355,13 @@ def find_upload(sim_dir: Path, model_id: str, key: str) -> Path | None:
         return None
     matches = sorted((Path(sim_dir) / UPLOADS_DIR).glob(f"*/{model_id}/{key}"))
     return matches[0] if matches else None
+
+
+def _pending_diagnostics(sim_dir: Path, model_id: str, key: str) -> Path | None:
+    if not _SAFE_KEY.match(key):
+        return None
+    path = Path(sim_dir) / DIAGNOSTICS_DIR / PENDING_DIR / model_id / key
+    return path if path.is_file() else None
 
 
 def _sanitise(filename: str) -> str:
@@ -296,52 +374,61 @@ def _sanitise(filename: str) -> str:
 # Submissions
 
 
-def validate_submission_csv(content: bytes) -> int:
-    """Minimal checks the real API also makes; returns the number of rows."""
+def validate_submission_csv(content: bytes, what: str = "submission") -> int:
+    """Minimal checks the real API also makes; returns the number of rows. `what` names the file."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise GraphQLError(f"submission is not UTF-8 text: {err}") from err
+        raise GraphQLError(f"{what} is not UTF-8 text: {err}") from err
     reader = csv.reader(io.StringIO(text))
     header = [column.strip() for column in next(reader, [])]
     missing = [column for column in (schema.ID, schema.PREDICTION) if column not in header]
     if missing:
-        raise GraphQLError(f"submission header {header} lacks column(s) {missing}")
+        raise GraphQLError(f"{what} header {header} lacks column(s) {missing}")
     id_at, prediction_at = header.index(schema.ID), header.index(schema.PREDICTION)
     rows = 0
     for line_number, row in enumerate(reader, start=2):
         if not row:
             continue
-        _check_row(row, line_number, id_at, prediction_at)
+        _check_row(row, f"{what} line {line_number}", id_at, prediction_at)
         rows += 1
     if rows == 0:
-        raise GraphQLError("submission has no rows")
+        raise GraphQLError(f"{what} has no rows")
     return rows
 
 
-def _check_row(row: list[str], line_number: int, id_at: int, prediction_at: int) -> None:
+def _check_row(row: list[str], where: str, id_at: int, prediction_at: int) -> None:
     if len(row) <= max(id_at, prediction_at) or not row[id_at]:
-        raise GraphQLError(f"submission line {line_number}: missing id or prediction")
+        raise GraphQLError(f"{where}: missing id or prediction")
     try:
         value = float(row[prediction_at])
     except ValueError as err:
-        raise GraphQLError(
-            f"submission line {line_number}: prediction {row[prediction_at]!r} is not a number"
-        ) from err
+        raise GraphQLError(f"{where}: prediction {row[prediction_at]!r} is not a number") from err
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise GraphQLError(f"submission line {line_number}: prediction {value} is outside [0, 1]")
+        raise GraphQLError(f"{where}: prediction {value} is outside [0, 1]")
 
 
 def append_submission(sim_dir: Path, record: dict[str, Any]) -> None:
-    path = Path(sim_dir) / UPLOADS_DIR / SUBMISSIONS_FILE
+    _append_record(Path(sim_dir) / UPLOADS_DIR / SUBMISSIONS_FILE, record)
+
+
+def _append_record(path: Path, record: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _SUBMISSIONS_LOCK, path.open("a") as handle:
+    with _RECORDS_LOCK, path.open("a") as handle:
         handle.write(json.dumps(record) + "\n")
+
+
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def list_submissions(sim_dir: Path) -> list[dict[str, Any]]:
     """Every accepted create_submission, oldest first (repeats for a round/model included)."""
-    path = Path(sim_dir) / UPLOADS_DIR / SUBMISSIONS_FILE
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return _read_records(Path(sim_dir) / UPLOADS_DIR / SUBMISSIONS_FILE)
+
+
+def list_diagnostics(sim_dir: Path) -> list[dict[str, Any]]:
+    """Every accepted createDiagnostics, oldest first; `path` (relative to DIR) is the stored CSV."""
+    return _read_records(Path(sim_dir) / DIAGNOSTICS_DIR / DIAGNOSTICS_FILE)

@@ -6,6 +6,7 @@ and `advance-round`.
       rounds/<n>/live.parquet    one live era per round (+ live_benchmark_models.parquet)
       oracle/<name>.parquet      the oracle's predictions (id, era, prediction), outside v5.2/
       uploads/<n>/<model>/...    every submission the stand-in received
+      diagnostics/<id>.csv       every diagnostics upload it accepted (+ diagnostics.jsonl)
       sim_state.json             current round, its window, the account and its models
 
 The server re-reads `sim_state.json` on every request, so `advance-round` (another process)
@@ -25,6 +26,7 @@ STATE_FILE = "sim_state.json"
 ROUNDS_DIR = "rounds"
 ORACLE_DIR = "oracle"
 UPLOADS_DIR = "uploads"
+DIAGNOSTICS_DIR = "diagnostics"
 TOURNAMENT_ID = 8  # numerapi's NumerAPI uses tournament 8 (Classic)
 
 # Stand-in credentials. They are not secrets: they only open the loopback simulator.

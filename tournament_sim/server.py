@@ -3,6 +3,7 @@
     POST /  or  /graphql          GraphQL operations (tournament_sim.graphql_api)
     GET|HEAD /files/<path>        dataset and live files, with `Range: bytes=N-[M]` (206)
     PUT /uploads/<n>/<model>/<k>  the upload target handed out by submission_upload_auth
+    PUT /uploads/diagnostics/<model>/<k>   ... and by diagnosticsUploadAuth
     GET /health                   {"status": "ok"}; never faulted (for container health checks)
 
 Download and upload URLs are built from the request's Host header, so a client that reaches the
@@ -28,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 from tournament_sim import graphql_api
 from tournament_sim.faults import FaultConfig, FaultInjector  # FaultConfig: re-exported
 from tournament_sim.file_transfer import CHUNK_SIZE, parse_range, read_span, write_chunks_atomic
-from tournament_sim.graphql_api import list_submissions
+from tournament_sim.graphql_api import list_diagnostics, list_submissions
 from tournament_sim.layout import load_state
 from tournament_sim.rounds import (  # re-exported: the CLI and tests use them from here
     advance_round,
@@ -42,6 +43,7 @@ __all__ = [
     "SimServer",
     "advance_round",
     "close_round",
+    "list_diagnostics",
     "list_submissions",
     "serve_forever",
 ]

@@ -54,6 +54,10 @@ def print_training_summary(summary: dict[str, dict]) -> None:
         print(f"ensemble weights (out-of-fold, shrunk to equal): {folds_weights}")
     if "validation_diagnostics" in summary:
         print_diagnostics_summary(summary["validation_diagnostics"])
+    if summary.get("numerai_diagnostics", {}).get("status", "off") != "off":
+        numerai = summary["numerai_diagnostics"]
+        shown = f" (id {numerai['diagnostics_id']})" if "diagnostics_id" in numerai else ""
+        print(f"Numerai diagnostics: {numerai['status']}{shown}")
     if "model_choice" in summary:
         print_choice_summary(summary["model_choice"], summary.get("live_model"))
 

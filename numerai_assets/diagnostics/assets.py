@@ -1,7 +1,9 @@
-"""The current ensemble on the held-out test eras: metrics, plots, importance, attention."""
+"""The current ensemble on the held-out test eras: metrics, plots, importance, attention; and,
+optionally, the same predictions uploaded to Numerai's own diagnostics."""
 
 import dagster as dg
 
+from numerai_assets.shared.numerai_api import NumeraiAPI
 from numerai_assets.shared.resources import DiagnosticsKnobs, NumeraiHome
 from numerai_assets.shared.warehouse import Warehouse
 
@@ -48,3 +50,27 @@ def build_diagnostics_asset(with_baseline: bool) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata={**report.metadata(result, images, html), **SOURCE_NOTE})
 
     return validation_diagnostics
+
+
+@dg.asset(group_name="diagnostics", deps=["validation_diagnostics"], kinds={"csv"})
+def numerai_diagnostics(
+    context: dg.AssetExecutionContext,
+    numerai: NumeraiAPI,
+    numerai_home: NumeraiHome,
+    diagnostics: DiagnosticsKnobs,
+    warehouse: Warehouse,
+):
+    """With NUMERAI_UPLOAD_DIAGNOSTICS=true, the test-block predictions validation_diagnostics scored,
+    uploaded to Numerai's own diagnostics; the id is kept with the model version. Status `off`,
+    `uploaded`, `already_uploaded` or `failed: <reason>`: a failure is a warning, never a failed run."""
+    from numerai_assets.diagnostics.upload import upload_current
+
+    result = upload_current(
+        numerai,
+        warehouse,
+        numerai_home.layout,
+        diagnostics.upload_diagnostics,
+        diagnostics.model_name,
+        context.log,
+    )
+    return dg.MaterializeResult(metadata=result.metadata())

@@ -25,7 +25,7 @@ from model_core import schema
 from model_core.atomic import atomic_path
 from numerai_assets.live.predict import live_ids, read_live_predictions
 from numerai_assets.shared.home import HomeLayout
-from numerai_assets.shared.numerai_api import NumeraiAPI, NumeraiAPIError
+from numerai_assets.shared.numerai_api import ModelChoiceError, NumeraiAPI, NumeraiAPIError
 from numerai_assets.shared.warehouse import STATUS_UPLOADED, STATUS_UPLOADING, Warehouse
 
 DRY_RUN_MODEL_ID = "dry-run"
@@ -50,22 +50,10 @@ class Receipt:
 
 def resolve_model(api: NumeraiAPI, wanted: str | None) -> tuple[str, str]:
     """(name, id) of the model to submit as: NUMERAI_MODEL_NAME, or the account's only model."""
-    models = api.models()
-    if wanted is not None:
-        # Numerai shows model names in lower case; a name typed as shown elsewhere still matches.
-        by_lower = {name.lower(): name for name in models}
-        wanted = wanted if wanted in models else by_lower.get(wanted.lower(), wanted)
-        if wanted not in models:
-            raise SubmissionError(
-                f"NUMERAI_MODEL_NAME={wanted!r} is not a model of this account; it has: {sorted(models) or 'none'}"
-            )
-        return wanted, models[wanted]
-    if len(models) == 1:
-        [(name, model_id)] = models.items()
-        return name, model_id
-    raise SubmissionError(
-        f"the account has {len(models)} models ({sorted(models)}): set NUMERAI_MODEL_NAME to the one to submit as"
-    )
+    try:
+        return api.resolve_model(wanted)
+    except ModelChoiceError as err:
+        raise SubmissionError(str(err)) from None
 
 
 def write_submission_csv(

@@ -37,6 +37,10 @@ class NumeraiAPIError(RuntimeError):
         self.rejected = rejected
 
 
+class ModelChoiceError(ValueError):
+    """NUMERAI_MODEL_NAME names no model of the account, or is unset while the account has several."""
+
+
 class NumeraiAPI(dg.ConfigurableResource):
     """Numerai's tournament API through numerapi. Credentials come from EnvVar, never from config text."""
 
@@ -162,6 +166,34 @@ class NumeraiAPI(dg.ConfigurableResource):
         return self.call(
             f"upload {Path(csv_path).name}",
             lambda api: api.upload_predictions(str(csv_path), model_id=model_id),
+        )
+
+    def upload_diagnostics(self, csv_path: Path, model_id: str) -> str:
+        """Upload validation predictions (id, prediction) to Numerai's diagnostics; their id."""
+        if not self.has_credentials:
+            raise NumeraiAPIError("upload diagnostics: NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY are not set")
+        return self.call(
+            f"upload diagnostics {Path(csv_path).name}",
+            lambda api: api.upload_diagnostics(str(csv_path), model_id=model_id),
+        )
+
+    def resolve_model(self, wanted: str | None) -> tuple[str, str]:
+        """(name, id) of the account's model to act as: `wanted` (NUMERAI_MODEL_NAME), or the only one."""
+        models = self.models()
+        if wanted is not None:
+            # Numerai shows model names in lower case; a name typed as shown elsewhere still matches.
+            by_lower = {name.lower(): name for name in models}
+            wanted = wanted if wanted in models else by_lower.get(wanted.lower(), wanted)
+            if wanted not in models:
+                raise ModelChoiceError(
+                    f"NUMERAI_MODEL_NAME={wanted!r} is not a model of this account; it has: {sorted(models) or 'none'}"
+                )
+            return wanted, models[wanted]
+        if len(models) == 1:
+            [(name, model_id)] = models.items()
+            return name, model_id
+        raise ModelChoiceError(
+            f"the account has {len(models)} models ({sorted(models)}): set NUMERAI_MODEL_NAME to the one to submit as"
         )
 
 

@@ -39,6 +39,8 @@ class DiagnosticsKnobs(dg.ConfigurableResource):
     benchmark_model: str | None = knob_default("benchmark_model")
     selection_metric: str = knob_default("selection_metric")
     candidate: str = knob_default("candidate")
+    upload_diagnostics: bool = knob_default("upload_diagnostics")  # to Numerai's own diagnostics
+    model_name: str | None = knob_default("model_name")  # the account's model they are uploaded for
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DiagnosticsKnobs:

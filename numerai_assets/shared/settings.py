@@ -118,6 +118,14 @@ SERVICE_KNOBS: tuple[Knob, ...] = (
         "diagnostics",
         shown="first `*_ender20` column",
     ),
+    Knob(
+        "upload_diagnostics",
+        bool,
+        False,
+        "the weekly job also uploads the test-block predictions to Numerai's own diagnostics "
+        "(`numerai_diagnostics`; needs the API key; a failure never stops the job)",
+        "diagnostics",
+    ),
     Knob("round_poll_s", int, 60, "how often the round sensor asks the API", "automation", ge=5, le=3600),
     Knob(
         "training_cron",

@@ -71,7 +71,8 @@ def _is_lock_error(err: duckdb.Error) -> bool:
 
 class Warehouse(SubmissionLedger, dg.ConfigurableResource):
     """The service's small DuckDB tables (model versions, fold metrics, era scores, the
-    submissions ledger, rounds) at `path`, safe to share between processes by taking turns."""
+    submissions ledger, rounds, Numerai diagnostics ids) at `path`, safe to share between
+    processes by taking turns."""
 
     path: str
     lock_retries: int = 20
@@ -262,7 +263,44 @@ class Warehouse(SubmissionLedger, dg.ConfigurableResource):
             lambda con: self._insert(con, "rounds", frame, ["live_era", "live_rows"]),
         )
 
+    def record_numerai_diagnostics(
+        self,
+        model_version: str,
+        model_id: str,
+        model_name: str,
+        diagnostics_id: str,
+        rows: int,
+        sha256: str,
+        path: str,
+    ) -> None:
+        """An upload Numerai's diagnostics accepted; a later one of the same (version, model) replaces it."""
+        row = {
+            "model_version": model_version,
+            "model_id": model_id,
+            "model_name": model_name,
+            "diagnostics_id": diagnostics_id,
+            "rows": rows,
+            "file_sha256": sha256,
+            "path": path,
+            "uploaded_at": _now(),
+        }
+        columns = list(_COLUMNS["numerai_diagnostics"])
+        frame = self._frame("numerai_diagnostics", [row], columns)
+        update = [name for name in columns if name not in _KEYS["numerai_diagnostics"]]
+        self._transaction(
+            f"record Numerai diagnostics of {model_version}",
+            lambda con: self._insert(con, "numerai_diagnostics", frame, update),
+        )
+
     # ---- reads ----------------------------------------------------------------------------
+
+    def numerai_diagnostics_id(self, model_version: str, model_id: str) -> str | None:
+        """Numerai's diagnostics id of the upload recorded for (model_version, model_id), if any."""
+        found = self.query(
+            "SELECT diagnostics_id FROM numerai_diagnostics WHERE model_version = ? AND model_id = ?",
+            [model_version, model_id],
+        )
+        return found["diagnostics_id"][0] if found.height else None
 
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
         """Run a read-only query and return its rows as a polars frame."""

@@ -4,7 +4,7 @@ The `Warehouse` resource (`numerai_assets.shared.warehouse`) creates these table
 module only says what they are, so a person reading the file with plain `duckdb` finds here what
 each table and column means. Tables, one row meaning:
 
-- `schema_version`: one row, the layout version of this file (2; a version-1 file is migrated).
+- `schema_version`: one row, the layout version of this file (3; an older file is migrated).
 - `model_versions`: one trained ensemble (`model_version`): when, how many folds, on which
   feature set and held-out test eras (JSON array text), its fold weights (JSON object), the
   test-era corr of the equal-weight and of the weighted ensemble, free notes.
@@ -23,6 +23,10 @@ each table and column means. Tables, one row meaning:
   decided) and its test-block corr mean / sharpe (reported only).
 - `rounds`: one tournament round the service saw open: its live era, live rows, and when the
   service first saw it (`opened_seen_at`).
+- `numerai_diagnostics`: one upload of a model version's test-block predictions to Numerai's own
+  diagnostics (`model_version`, `model_id`, written by `numerai_diagnostics` when
+  NUMERAI_UPLOAD_DIAGNOSTICS is on): the model's name, Numerai's `diagnostics_id`, rows, the
+  file's sha256 and path, when it was uploaded. Only accepted uploads have a row.
 
 All TIMESTAMP columns hold UTC (naive, DuckDB's TIMESTAMP). Nothing here takes a secret.
 
@@ -38,8 +42,9 @@ from typing import Any
 
 import polars as pl
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Columns added since version 1, added in place to an older file: table -> column -> type.
+# (Version 3 added the table `numerai_diagnostics`: a new table is created as any missing one is.)
 MIGRATIONS: dict[int, dict[str, dict[str, str]]] = {2: {"submissions": {"candidate": "VARCHAR"}}}
 SPLITS = ("oof", "test", "backfill")
 STATUS_UPLOADING = "uploading"
@@ -119,6 +124,16 @@ _COLUMNS: dict[str, dict[str, str]] = {
         "live_rows": "INTEGER",
         "opened_seen_at": "TIMESTAMP",
     },
+    "numerai_diagnostics": {
+        "model_version": "VARCHAR",
+        "model_id": "VARCHAR",
+        "model_name": "VARCHAR",
+        "diagnostics_id": "VARCHAR",
+        "rows": "INTEGER",
+        "file_sha256": "VARCHAR",
+        "path": "VARCHAR",
+        "uploaded_at": "TIMESTAMP",
+    },
 }
 _KEYS: dict[str, tuple[str, ...]] = {
     "model_versions": ("model_version",),
@@ -127,6 +142,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "submissions": ("round", "model_id"),
     "rounds": ("round",),
     "candidates": ("model_version", "candidate"),
+    "numerai_diagnostics": ("model_version", "model_id"),
 }
 _POLARS_TYPES = {
     "VARCHAR": pl.String,

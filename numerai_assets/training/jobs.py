@@ -10,7 +10,8 @@ TRAINING_SCHEDULE = "weekly_training_schedule"
 
 def training_selection(n_folds: int, with_baseline: bool, refit_seeds: int) -> list[str]:
     """Ingest -> clean -> feature returns -> folds -> every fold model (+ the LightGBM candidate)
-    -> ensemble -> the choice -> the refits it needs -> the live model -> diagnostics.
+    -> ensemble -> the choice -> the refits it needs -> the live model -> diagnostics (ours, then
+    Numerai's when NUMERAI_UPLOAD_DIAGNOSTICS is on).
 
     The ensemble and diagnostics stages come later in the pipeline: their assets are named here,
     not imported (stages import only earlier stages).
@@ -28,6 +29,7 @@ def training_selection(n_folds: int, with_baseline: bool, refit_seeds: int) -> l
         *refits,
         "live_model",
         "validation_diagnostics",
+        "numerai_diagnostics",
     ]
 
 

@@ -21,6 +21,7 @@ TABLES = {
     "submissions",
     "rounds",
     "candidates",
+    "numerai_diagnostics",
 }
 
 # Holds a write connection on argv[1] for argv[2] seconds; says "locked" once it has the file.
@@ -81,6 +82,33 @@ def test_a_version_1_file_gains_the_new_columns_and_keeps_its_rows(tmp_path):
         columns = {row[0] for row in con.execute("DESCRIBE submissions").fetchall()}
         assert "candidate" in columns
         assert con.execute("SELECT candidate FROM submissions").fetchall() == [(None,)]
+
+
+def test_a_version_2_file_gains_the_numerai_diagnostics_table_on_a_read(tmp_path):
+    path = tmp_path / "v2.duckdb"
+    with duckdb.connect(str(path)) as con:  # what version 2 wrote: no numerai_diagnostics table
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        con.execute("INSERT INTO schema_version VALUES (2)")
+        con.execute(
+            "CREATE TABLE rounds (round INTEGER PRIMARY KEY, live_era VARCHAR, live_rows INTEGER, opened_seen_at TIMESTAMP)"
+        )
+        con.execute("INSERT INTO rounds VALUES (7, 'X', 10, now())")
+    warehouse = Warehouse(path=str(path))
+    assert warehouse.numerai_diagnostics_id("mv1", "model-id") is None  # a read, no error
+    assert warehouse.query("SELECT round FROM rounds")["round"].to_list() == [7]
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+
+
+def test_numerai_diagnostics_ids_are_kept_per_version_and_model(warehouse):
+    warehouse.record_numerai_diagnostics("mv1", "model-a", "a", "diag-1", 40, "sha", "p.csv")
+    warehouse.record_numerai_diagnostics("mv1", "model-b", "b", "diag-2", 40, "sha", "p.csv")
+    warehouse.record_numerai_diagnostics("mv1", "model-a", "a", "diag-3", 41, "sha2", "p.csv")  # replaces
+    assert warehouse.numerai_diagnostics_id("mv1", "model-a") == "diag-3"
+    assert warehouse.numerai_diagnostics_id("mv1", "model-b") == "diag-2"
+    assert warehouse.numerai_diagnostics_id("mv2", "model-a") is None
+    rows = warehouse.query("SELECT rows, uploaded_at FROM numerai_diagnostics WHERE model_id = 'model-a'")
+    assert rows["rows"].to_list() == [41] and rows["uploaded_at"].null_count() == 0
 
 
 def test_era_scores_upsert_twice_keeps_one_row_per_key_with_second_values(warehouse):

@@ -34,6 +34,7 @@ TRAINED_ASSETS = [
     "refit_lgbm",
     "live_model",
     "validation_diagnostics",
+    "numerai_diagnostics",
 ]
 
 
