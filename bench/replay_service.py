@@ -27,9 +27,9 @@ from pathlib import Path
 import pandas as pd
 
 from model_core import schema
-from tournament_sim.graphql_api import list_submissions
 from tournament_sim.layout import load_state
 from tournament_sim.replay import ReplayManifest
+from tournament_sim.uploads import list_submissions
 
 TEST_BLOCK_HEADING = re.compile(r"^== held-out test eras (?P<eras>.+) ==\s*$")
 CANDIDATES_HEADING = re.compile(r"^== candidates, chosen by (?P<metric>.+) ==\s*$")

@@ -26,15 +26,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from tournament_sim import graphql_api
+from tournament_sim import graphql_api, graphql_common, uploads
 from tournament_sim.faults import FaultConfig, FaultInjector  # FaultConfig: re-exported
 from tournament_sim.file_transfer import CHUNK_SIZE, parse_range, read_span, write_chunks_atomic
-from tournament_sim.graphql_api import list_diagnostics, list_submissions
 from tournament_sim.layout import load_state
 from tournament_sim.rounds import (  # re-exported: the CLI and tests use them from here
     advance_round,
     close_round,
 )
+from tournament_sim.uploads import list_diagnostics, list_submissions
 
 logger = logging.getLogger(__name__)
 __all__ = [
@@ -157,7 +157,7 @@ def request_kind(method: str, path: str) -> str | None:
         return "graphql"
     if method in ("GET", "HEAD") and path.startswith(graphql_api.FILES_PREFIX):
         return "download"
-    if method == "PUT" and path.startswith(graphql_api.UPLOADS_PREFIX):
+    if method == "PUT" and path.startswith(uploads.UPLOADS_PREFIX):
         return "upload"
     return None
 
@@ -188,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif kind == "download":
                 self._download(unquote(path[len(graphql_api.FILES_PREFIX) :]))
             elif kind == "upload":
-                self._upload(unquote(path[len(graphql_api.UPLOADS_PREFIX) :]))
+                self._upload(unquote(path[len(uploads.UPLOADS_PREFIX) :]))
             elif self.command == "GET" and path == "/health":
                 self._send_json(200, {"status": "ok"})
             else:
@@ -211,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _graphql(self) -> None:
         body = self._read_json_body()
-        context = graphql_api.RequestContext(
+        context = graphql_common.RequestContext(
             sim_dir=self.server.sim.sim_dir,
             base_url=self._base_url(),
             authorization=self.headers.get("Authorization"),
@@ -263,7 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _upload(self, relative: str) -> None:
         state = load_state(self.server.sim.sim_dir)
-        target = graphql_api.upload_path(self.server.sim.sim_dir, state, relative)
+        target = uploads.upload_path(self.server.sim.sim_dir, state, relative)
         if target is None:
             raise _HttpError(404, f"not an upload URL this server hands out: {relative}")
         if self._content_length() is None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tournament_sim.graphql_api import list_submissions
 from tournament_sim.layout import load_state
+from tournament_sim.uploads import list_submissions
 
 ROOT = Path(__file__).resolve().parents[2]
 HOLDOUT = 2
