@@ -19,7 +19,7 @@ import polars as pl
 
 from model_core import schema
 from tournament_sim.generate import generate_tournament
-from tournament_sim.layout import STATE_FILE, round_dir
+from tournament_sim.layout import STATE_FILE, round_file
 from tournament_sim.replay import ReplayManifest, answers_path, make_replay
 
 GENERATED_FILE = "generated.json"  # written last in a cached source: how long it took
@@ -55,8 +55,8 @@ def fresh_replay(
 
 
 def feature_sets(replay_dir: Path) -> dict[str, list[str]]:
-    version = next(p for p in replay_dir.iterdir() if (p / schema.FEATURES_JSON).is_file())
-    return json.loads((version / schema.FEATURES_JSON).read_text())[schema.FEATURE_SETS_KEY]
+    features_json = replay_dir / dataset_version(replay_dir) / schema.FEATURES_JSON
+    return json.loads(features_json.read_text())[schema.FEATURE_SETS_KEY]
 
 
 def _int8_features(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
@@ -121,9 +121,11 @@ class LiveEra:
 
 
 def load_live(replay_dir: Path, manifest: ReplayManifest, features: list[str]) -> list[LiveEra]:
+    """The live file of each held-out round, of the version `load_served` reads."""
     out = []
+    version = dataset_version(replay_dir)
     for number, era in sorted(manifest.rounds.items(), key=lambda item: int(item[0])):
-        frame = pl.read_parquet(round_dir(replay_dir, int(number)) / schema.LIVE_FILE)
+        frame = pl.read_parquet(round_file(replay_dir, int(number), version, schema.LIVE_FILE))
         ids = pd.Index(frame[schema.ID].to_list(), name=schema.ID)
         out.append(LiveEra(int(number), era, ids, _int8_features(frame, features)))
     return out

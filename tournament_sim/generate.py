@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from model_core import schema
-from tournament_sim.layout import ORACLE_DIR, SimState, round_dir, round_window, save_state
+from tournament_sim.layout import ORACLE_DIR, SimState, round_file, round_window, save_state
 from tournament_sim.parquet_out import BENCHMARK_MODELS, FileSchemas, RowGroupWriter, publish, write_table
 from tournament_sim.world import (
     TARGET_LATE_START_SHARE,
@@ -372,9 +372,12 @@ def write_live_round(
 ) -> None:
     """One live round: the live era (labelled `live_era`), its benchmarks, and the oracle (whose
     era column keeps the true era number)."""
-    directory = round_dir(out_dir, number)
-    write_table(directory / schema.LIVE_FILE, schemas.data_table(block, live_era))
-    write_table(directory / schema.LIVE_BENCHMARKS_FILE, schemas.benchmarks_table(block, live_era))
+    version = schema.DEFAULT_DATASET_VERSION
+    write_table(round_file(out_dir, number, version, schema.LIVE_FILE), schemas.data_table(block, live_era))
+    write_table(
+        round_file(out_dir, number, version, schema.LIVE_BENCHMARKS_FILE),
+        schemas.benchmarks_table(block, live_era),
+    )
     write_table(
         out_dir / ORACLE_DIR / f"live_{number}.parquet",
         schemas.oracle_table(block, schema.era_label(block.number)),
