@@ -25,19 +25,28 @@ from tournament_sim.replay import ReplayManifest, answers_path, make_replay
 GENERATED_FILE = "generated.json"  # written last in a cached source: how long it took
 
 
-def ensure_source(work: Path, scale: str, seed: int) -> tuple[Path, float, bool]:
-    """The generated tournament for (scale, seed) under `work`: (path, generation seconds, cached).
-    Generated into a temporary sibling and renamed, so a cache is complete or absent."""
-    path = work / f"source-{scale}-{seed}"
+# The version the recorded results (bench/RESULTS.md) were measured on: its v5.2 files are
+# byte-identical to those of before v5.3 existed, so a cached source and new runs stay comparable.
+REPLAY_DATA_VERSION = "v5.2"
+
+
+def ensure_source(
+    work: Path, scale: str, seed: int, data_version: str = REPLAY_DATA_VERSION
+) -> tuple[Path, float, bool]:
+    """The generated tournament for (scale, seed, version) under `work`: (path, generation
+    seconds, cached). Generated into a temporary sibling and renamed, so a cache is complete or
+    absent. A v5.2 source keeps the name it had before there were versions (the same files)."""
+    name = f"source-{scale}-{seed}" + ("" if data_version == REPLAY_DATA_VERSION else f"-{data_version}")
+    path = work / name
     marker = path / GENERATED_FILE
     if marker.is_file() and (path / STATE_FILE).is_file():
         return path, json.loads(marker.read_text())["seconds"], True
-    tmp = work / f".source-{scale}-{seed}.tmp"
+    tmp = work / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(path, ignore_errors=True)
-    print(f"[replay] generating the {scale!r} tournament, seed {seed}", flush=True)
+    print(f"[replay] generating the {scale!r} tournament, seed {seed}, {data_version}", flush=True)
     started = time.perf_counter()
-    generate_tournament(tmp, scale, seed)
+    generate_tournament(tmp, scale, seed, data_version=data_version)
     seconds = time.perf_counter() - started
     (tmp / GENERATED_FILE).write_text(json.dumps({"scale": scale, "seed": seed, "seconds": seconds}))
     tmp.rename(path)

@@ -25,6 +25,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from model_core.schema import FEATURES_JSON
 
@@ -49,14 +50,24 @@ class RoundWindow:
 
 
 @dataclasses.dataclass
+class Recipe:
+    """How a generated tournament was drawn: `sim add-version` redraws the same world from it."""
+
+    scale: dict[str, Any]  # the Scale's fields (Scale.to_record())
+    seed: int
+    live_era_label: str
+
+
+@dataclasses.dataclass
 class SimState:
-    dataset_version: str
+    dataset_version: str  # the newest version written; the stand-in serves every offered version
     first_round: int
     last_round: int  # the last round that has a generated live file
     current: RoundWindow
     models: dict[str, str]  # model name -> model id (uuid string)
     public_id: str = SIM_PUBLIC_ID
     secret_key: str = SIM_SECRET_KEY
+    recipe: Recipe | None = None  # None: a replay, or a state written before versions could be added
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -65,6 +76,7 @@ class SimState:
     def from_json(cls, text: str) -> SimState:
         raw = json.loads(text)
         raw["current"] = RoundWindow(**raw["current"])
+        raw["recipe"] = Recipe(**raw["recipe"]) if raw.get("recipe") else None
         return cls(**raw)
 
 

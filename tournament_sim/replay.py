@@ -14,8 +14,11 @@ dataset is everything before the first of them (the cut), as Numerai's files loo
 - nothing after the cut: the source's eras after the held-out block, its live rounds and its
   oracle are not copied.
 
-The held-out answers (id, round, true era, `target`, the benchmark models, the meta model, the
-oracle) go to `DIR/answers/`, which the stand-in never serves (`graphql_api.download_path` hands
+Every dataset version the source offers is replayed alike (they share eras and ids): each gets
+its served files under `DIR/<version>/` and its live files under `DIR/rounds/<n>/<version>/`.
+
+The held-out answers (id, round, true era, `target`, the benchmark models of every version, the
+meta model, the oracle) go to `DIR/answers/`, which the stand-in never serves (`graphql_api.download_path` hands
 out dataset and round files only). The output follows `layout.py`, so `sim serve DIR` and
 `sim advance-round DIR` work on it unchanged. Files are read one row group at a time (never as a
 whole, never as floats) and written atomically; `sim_state.json` is written last, so a replay

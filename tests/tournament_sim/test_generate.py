@@ -18,24 +18,25 @@ import pytest
 from model_core import schema
 from tournament_sim import layout
 from tournament_sim.generate import (
-    BENCHMARK_MODELS,
     DATA_TYPE_UNRESOLVED,
     SCALES,
     Scale,
     Simulation,
     generate_tournament,
 )
+from tournament_sim.versions import VERSIONS
 from tournament_sim.world import BELL_5, BELL_7
 
 TINY = SCALES["tiny"]
 FIRST_ROUND = 1000
-VERSION = schema.DEFAULT_DATASET_VERSION
+VERSION = "v5.2"  # these tests pin v5.2 down; tests/tournament_sim/test_versions.py covers v5.3
+BENCHMARK_MODELS = VERSIONS[VERSION].benchmark_models
 
 
 @pytest.fixture(scope="module")
 def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sim")
-    generate_tournament(out, "tiny", seed=0, first_round=FIRST_ROUND)
+    generate_tournament(out, "tiny", seed=0, data_version=VERSION, first_round=FIRST_ROUND)
     return out
 
 
@@ -43,7 +44,9 @@ def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sim_dir_x(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Same seed, live eras labelled "X"."""
     out = tmp_path_factory.mktemp("sim_x")
-    generate_tournament(out, "tiny", seed=0, live_era_label="X", first_round=FIRST_ROUND)
+    generate_tournament(
+        out, "tiny", seed=0, data_version=VERSION, live_era_label="X", first_round=FIRST_ROUND
+    )
     return out
 
 
@@ -264,7 +267,7 @@ def test_deterministic_per_seed(tmp_path: Path, sim_dir: Path, sim_dir_x: Path) 
     assert (sim_dir / train_file).read_bytes() == (sim_dir_x / train_file).read_bytes()
     oracle_file = Path(layout.ORACLE_DIR) / "validation.parquet"
     assert (sim_dir / oracle_file).read_bytes() == (sim_dir_x / oracle_file).read_bytes()
-    generate_tournament(tmp_path, "tiny", seed=1)
+    generate_tournament(tmp_path, "tiny", seed=1, data_version=VERSION)
     assert (tmp_path / train_file).read_bytes() != (sim_dir / train_file).read_bytes()
 
 
@@ -277,7 +280,9 @@ def test_sim_state(sim_dir: Path) -> None:
 
 
 def test_models_and_rounds_as_asked(tmp_path: Path) -> None:
-    state = generate_tournament(tmp_path, "tiny", models={"mine": "m-1"}, first_round=7, window_minutes=5)
+    state = generate_tournament(
+        tmp_path, "tiny", data_version=VERSION, models={"mine": "m-1"}, first_round=7, window_minutes=5
+    )
     assert layout.load_state(tmp_path) == state
     assert (state.models, state.first_round, state.last_round) == ({"mine": "m-1"}, 7, 9)
     assert (layout.round_file(tmp_path, 9, VERSION, schema.LIVE_FILE)).exists()
