@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
 
 from tests.numerai_assets.tiny import tiny_env
 from tournament_sim.generate import generate_tournament
@@ -118,8 +120,6 @@ def browser():
     """Headless Chromium; a missing browser is an error that says how to get it, never a skip."""
     if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
         raise RuntimeError(f"{CHROMIUM}: no Chromium here; `make test-ui` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -141,8 +141,6 @@ def page(browser, webserver):
 
 
 def _dismiss_welcome(page) -> None:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     """A fresh browser profile gets Dagster's one-time welcome dialog over every page; skip it
     once (the choice is kept in the context's local storage)."""
     page.goto("/runs")
