@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo dev test test-postgres lint format bench bench-ingest bench-train bench-quality bench-live bench-backfill bench-replay clean
+.PHONY: setup demo dev test test-ui test-postgres lint format bench bench-ingest bench-train bench-quality bench-live bench-backfill bench-replay clean
 
 # Exact pins from constraints.txt; torch==2.13.0 is the CPU build on these machines.
 $(STAMP): pyproject.toml constraints.txt
@@ -23,7 +23,13 @@ dev: $(STAMP)
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.numerai/dagster} $(BIN)/dagster dev -w workspace.yaml
 
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --ignore=tests/ui
+
+# The Dagster UI in headless Chromium: Debian's chromium (apt-get when missing) driven by Playwright.
+test-ui: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,ui]'
+	$(BIN)/pytest -q tests/ui
 
 # deploy/dagster.yaml against a throw-away PostgreSQL server (installed with apt-get when missing):
 # the training job on the tiny simulated tournament, its run and materialisations read back.

@@ -1,0 +1,153 @@
+"""A trained tiny home and its Dagster instance, served by a real `dagster-webserver`, opened in
+headless Chromium (Debian's `chromium`, driven by Playwright). `make test-ui` runs these; the
+default `make test` leaves them out (they need the browser, which `make test-ui` installs)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
+
+from tests.numerai_assets.tiny import tiny_env
+from tournament_sim.generate import generate_tournament
+from tournament_sim.layout import load_state
+from tournament_sim.server import SimServer
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CHROMIUM = os.environ.get("NUMERAI_UI_CHROMIUM", "/usr/bin/chromium")
+# The flags a closed network needs: without them Chromium keeps dialling Google's hosts.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WEBSERVER_START_S = 120
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: Path) -> None:
+    done = subprocess.run(
+        [str(BIN / "numerai-pipeline"), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, (
+        f"numerai-pipeline {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+
+
+@pytest.fixture(scope="session")
+def ui_env(tmp_path_factory) -> Iterator[dict[str, str]]:
+    """The weekly job and one submitted round, run by the documented commands into one instance."""
+    root = tmp_path_factory.mktemp("ui")
+    tournament = root / "tournament"
+    generate_tournament(tournament, "tiny", seed=7)
+    state = load_state(tournament)
+    with SimServer(tournament) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NUMERAI_")}
+        env |= tiny_env(
+            NUMERAI_HOME=str(root / "home"),
+            NUMERAI_API_URL=server.url,
+            NUMERAI_PUBLIC_ID=state.public_id,
+            NUMERAI_SECRET_KEY=state.secret_key,
+            NUMERAI_MODEL_NAME=next(iter(state.models)),
+        )
+        env["DAGSTER_HOME"] = str(root / "dagster")
+        Path(env["DAGSTER_HOME"]).mkdir()
+        (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        _cli(["train"], env, root)
+        _cli(["submit"], env, root)
+        yield env
+
+
+@pytest.fixture(scope="session")
+def webserver(ui_env, tmp_path_factory) -> Iterator[str]:
+    """`dagster-webserver` on the workspace of the repository, against the instance the CLI wrote."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("webserver") / "webserver.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            env=ui_env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(f"{url}/server_info", process, log)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + WEBSERVER_START_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"dagster-webserver exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(1)
+    raise TimeoutError(
+        f"dagster-webserver did not answer {url} in {WEBSERVER_START_S} s:\n{log.read_text()[-3000:]}"
+    )
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium; a missing browser is an error that says how to get it, never a skip."""
+    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
+        raise RuntimeError(f"{CHROMIUM}: no Chromium here; `make test-ui` installs Debian's chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser, webserver):
+    context = browser.new_context(base_url=webserver, viewport={"width": 1600, "height": 1000})
+    opened = context.new_page()
+    opened.set_default_timeout(60_000)
+    _dismiss_welcome(opened)
+    try:
+        yield opened
+    finally:
+        context.close()
+
+
+def _dismiss_welcome(page) -> None:
+    """A fresh browser profile gets Dagster's one-time welcome dialog over every page; skip it
+    once (the choice is kept in the context's local storage)."""
+    page.goto("/runs")
+    skip = page.get_by_role("button", name="Skip")
+    try:
+        skip.wait_for(state="visible", timeout=15_000)
+    except PlaywrightTimeout:  # no dialog this time: nothing to dismiss
+        return
+    skip.click()
+    skip.wait_for(state="hidden")

@@ -1,0 +1,73 @@
+"""What a user reads in the Dagster UI after `numerai-pipeline train` and `submit`, as rendered by
+a real browser: the asset graph, the diagnostics, a fold model, the weekly job, the round sensor."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+# The UI loads its data after the page: wait for it (the first query of a fresh webserver is slow).
+expect.set_options(timeout=45_000)
+
+# Set to a folder (e.g. docs/ui) to keep a screenshot of every page the tests open.
+SCREENSHOTS = os.environ.get("NUMERAI_UI_SCREENSHOTS")
+
+
+def _shot(page: Page, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=False)
+
+
+def test_asset_graph_shows_every_stage(page: Page):
+    page.goto("/asset-groups")
+    expect(page.get_by_text("Global asset lineage").first).to_be_visible()
+    for group in ("ingest", "features", "training", "ensemble", "diagnostics", "live", "backfill"):
+        expect(page.get_by_text(group, exact=True).first).to_be_visible()
+    _shot(page, "asset-graph")
+
+
+def test_training_group_lists_the_materialised_folds(page: Page):
+    page.goto("/locations/numerai/asset-groups/training")
+    for asset in ("cv_folds", "fold_model_0", "fold_model_1"):
+        expect(page.get_by_text(asset, exact=True).first).to_be_visible()
+    _shot(page, "training-group")
+
+
+def test_validation_diagnostics_shows_its_figures(page: Page):
+    page.goto("/assets/validation_diagnostics")
+    expect(page.get_by_text("validation_diagnostics").first).to_be_visible()
+    # The latest materialisation's metadata, as the asset page lists it.
+    for key in ("corr_mean", "corr_sharpe"):
+        expect(page.get_by_text(key, exact=True).first).to_be_visible()
+    _shot(page, "validation-diagnostics")
+
+
+def test_fold_model_shows_its_training(page: Page):
+    page.goto("/assets/fold_model_0")
+    for key in ("best_epoch", "epochs_run"):
+        expect(page.get_by_text(key, exact=True).first).to_be_visible()
+    _shot(page, "fold-model-0")
+
+
+def test_weekly_training_job_page(page: Page):
+    page.goto("/locations/numerai/jobs/weekly_training")
+    expect(page.get_by_text("weekly_training").first).to_be_visible()
+    for group in ("ingest", "training"):  # the job's graph, by asset group
+        expect(page.get_by_text(group, exact=True).first).to_be_visible()
+    _shot(page, "weekly-training-job")
+
+
+def test_round_sensor_page(page: Page):
+    page.goto("/locations/numerai/sensors/round_open_sensor")
+    expect(page.get_by_text("round_open_sensor").first).to_be_visible()
+    _shot(page, "round-sensor")
+
+
+def test_runs_list_the_commands_runs(page: Page):
+    page.goto("/runs")
+    # `train` and `submit` each started runs in this instance: the list is not empty.
+    expect(page.get_by_text("Success").first).to_be_visible()
+    _shot(page, "runs")
