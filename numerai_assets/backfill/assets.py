@@ -85,9 +85,7 @@ def build_backfill_assets(eras_per_run: int) -> list[dg.AssetsDefinition]:
         if ERA_PREDICTIONS in selected:
             yield from _events(ERA_PREDICTIONS, result, _prediction_metadata, _predictions_summary(result))
         if score:
-            view = eras.backfill_view(warehouse, layout, result.model_version)
-            per_era = functools.partial(_score_metadata, payout=payout_metadata(result.payout))
-            yield from _events(ERA_SCORES, result, per_era, _scores_summary(result, view))
+            yield from _score_events(result, eras.backfill_view(warehouse, layout, result.model_version))
         _raise_for_failed_eras(result)
 
     return [era_predictions_and_scores]
@@ -120,6 +118,11 @@ def _events(asset: str, result, per_era, summary: dict):
         if i == len(done) - 1:
             metadata.update(summary)
         yield dg.AssetMaterialization(asset_key=asset, partition=era_done.era, metadata=metadata)
+
+
+def _score_events(result, view):
+    per_era = functools.partial(_score_metadata, payout=payout_metadata(result.payout))
+    yield from _events(ERA_SCORES, result, per_era, _scores_summary(result, view))
 
 
 def _prediction_metadata(era_done) -> dict | None:
