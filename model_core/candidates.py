@@ -4,9 +4,14 @@ Candidates: the transformer ensemble, the example LightGBM, and their within-era
 Every figure that decides anything comes from out-of-fold eras: a fold model (or a fold's
 LightGBM) scoring the validation eras it never trained on. The blend's weight is fitted on
 those eras too, on a coarse grid (21 points: one number fitted on a few hundred eras barely
-overfits), and the choice compares the candidates' out-of-fold means (or Sharpes). The held-out
-test block is scored for the report only and is never an argument of anything here that
-decides: `choose_candidate` and `fit_blend_weight` do not see it.
+overfits), and the choice compares the candidates' out-of-fold means (or Sharpes, or payout
+means). The held-out test block is scored for the report only and is never an argument of
+anything here that decides: `choose_candidate` and `fit_blend_weight` do not see it.
+
+By payout: the mean out-of-fold payout score (model_core.payout) over the out-of-fold eras that
+have meta model values (Numerai's meta_model.parquet covers resolved validation eras only, so
+the early folds have none). With fewer than PAYOUT_MIN_ERAS such eras a mean is too noisy to
+decide on: the choice falls back to CORR over every out-of-fold era and its reason says so.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from model_core.atomic import atomic_path
+from model_core.diagnostics import era_contribution
 from model_core.ensemble import rank_within_era
 from model_core.metrics import era_numerai_corr, summarise_corrs
+from model_core.payout import PayoutSettings
 
 TRANSFORMER, LGBM, BLEND = "transformer", "lgbm", "blend"
 CANDIDATES = (TRANSFORMER, LGBM, BLEND)
-SELECTION_METRICS = ("corr", "sharpe")
+SELECTION_METRICS = ("corr", "sharpe", "payout")
+PAYOUT_MIN_ERAS = 20  # out-of-fold eras with meta model values needed to choose by payout
 BLEND_GRID = 21  # weights 0, 0.05, ..., 1 on the transformer
 
 EraPredictions = Mapping[str, np.ndarray]  # era -> (N,) scores in the era's storage order
@@ -33,12 +41,16 @@ class Choice:
     """Which candidate is submitted, why, and every candidate's figures."""
 
     candidate: str
-    metric: str  # "corr" | "sharpe": what the choice maximised
+    metric: str  # "corr" | "sharpe" | "payout": what the choice maximised (after any fallback)
     pinned: bool  # a user pinned the candidate; the figures are still reported
     reason: str
     blend_weight: float  # weight of the transformer in the blend (1 - it on the LightGBM)
     oof: dict[str, dict[str, float]]  # candidate -> mean / std / sharpe / max_drawdown / eras
     test: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # report only
+    # With NUMERAI_SELECTION_METRIC=payout: each candidate's out-of-fold payout figures (over the
+    # eras with meta model values) and the payout settings used (PayoutSettings.to_dict()).
+    oof_payout: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    payout: dict | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -61,6 +73,16 @@ def era_corrs(predictions: EraPredictions, targets: EraPredictions) -> list[floa
     if missing:
         raise KeyError(f"no predictions for era(s) {missing[:5]}")
     return [era_numerai_corr(predictions[era], targets[era]) for era in sorted(targets)]
+
+
+def era_mmcs(
+    predictions: EraPredictions, targets: EraPredictions, meta_model: Mapping[str, np.ndarray]
+) -> list[float]:
+    """MMC per era (sorted era order, as era_corrs); NaN for an era the meta model does not cover."""
+    return [
+        era_contribution(predictions[era], meta_model[era], targets[era]) if era in meta_model else np.nan
+        for era in sorted(targets)
+    ]
 
 
 def candidate_predictions(
@@ -109,8 +131,14 @@ def choose_candidate(
     metric: str = "corr",
     pinned: str | None = None,
     blend_weight: float = 0.5,
+    oof_mmcs: Mapping[str, Sequence[float]] | None = None,
+    payout: PayoutSettings | None = None,
 ) -> Choice:
-    """The candidate with the best out-of-fold `metric` (or the pinned one), with the reason."""
+    """The candidate with the best out-of-fold `metric` (or the pinned one), with the reason.
+
+    metric "payout" needs each candidate's per-era MMC (`oof_mmcs`, NaN where the meta model has
+    no values, aligned with `oof_corrs`) and the payout settings.
+    """
     if metric not in SELECTION_METRICS:
         raise ValueError(f"selection metric {metric!r}: choose one of {SELECTION_METRICS}")
     unknown = sorted(set(oof_corrs) - set(CANDIDATES))
@@ -119,20 +147,39 @@ def choose_candidate(
     if pinned is not None and pinned not in oof_corrs:
         raise ValueError(f"pinned candidate {pinned!r} is not one of {sorted(oof_corrs)}")
     oof = {name: figures(corrs) for name, corrs in oof_corrs.items()}
-    key = "mean" if metric == "corr" else "sharpe"
+    oof_payout, fallback = {}, ""
+    if metric == "payout":
+        if payout is None or oof_mmcs is None or set(oof_mmcs) != set(oof_corrs):
+            raise ValueError(
+                "selection by payout needs every candidate's out-of-fold MMC and the payout settings"
+            )
+        oof_payout = {
+            name: figures(payout.era_payouts(oof_corrs[name], oof_mmcs[name])) for name in oof_corrs
+        }
+        eras = min(f["eras"] for f in oof_payout.values())
+        if eras < PAYOUT_MIN_ERAS:
+            fallback = (
+                f"chosen by CORR, not payout: only {eras} out-of-fold eras have meta model values "
+                f"(payout needs {PAYOUT_MIN_ERAS}); "
+            )
+            metric = "corr"
+    table = oof_payout if metric == "payout" else oof
+    key = "sharpe" if metric == "sharpe" else "mean"
 
     def score(name: str) -> float:
-        value = oof[name][key]
+        value = table[name][key]
         return -np.inf if np.isnan(value) else value
 
-    ranked = sorted(oof, key=lambda name: (-score(name), CANDIDATES.index(name)))
+    ranked = sorted(table, key=lambda name: (-score(name), CANDIDATES.index(name)))
     chosen = pinned or ranked[0]
-    listing = ", ".join(f"{name} {oof[name][key]:.4f}" for name in ranked)
-    label = "CORR" if metric == "corr" else "CORR Sharpe"
+    listing = ", ".join(f"{name} {table[name][key]:.4f}" for name in ranked)
+    label = {"corr": "CORR", "sharpe": "CORR Sharpe"}.get(metric) or (
+        f"payout ({payout.describe()}, {payout.source})" if payout is not None else "payout"
+    )
     if pinned is not None:
-        reason = f"pinned by the user (NUMERAI_CANDIDATE={pinned}); out-of-fold {label}: {listing}"
+        reason = f"pinned by the user (NUMERAI_CANDIDATE={pinned}); {fallback}out-of-fold {label}: {listing}"
     else:
-        reason = f"best out-of-fold {label} over {oof[chosen]['eras']} eras: {listing}"
+        reason = f"{fallback}best out-of-fold {label} over {table[chosen]['eras']} eras: {listing}"
     return Choice(
         candidate=chosen,
         metric=metric,
@@ -140,6 +187,8 @@ def choose_candidate(
         reason=reason,
         blend_weight=float(blend_weight),
         oof=oof,
+        oof_payout=oof_payout,
+        payout=None if payout is None else payout.to_dict(),
     )
 
 

@@ -1,11 +1,12 @@
-"""Per-era diagnostics beyond CORR: feature exposure, FNC, BMC / MMC, churn, rolling Sharpe.
+"""Per-era diagnostics beyond CORR: feature exposure, FNC, BMC / MMC, CWMM, payout, churn,
+rolling Sharpe.
 
 Every function takes ONE era's numpy arrays, so callers stream eras and never hold the set:
 predictions (N,) float without NaN, target (N,) float with NaN for unknown, features (N, F)
 int8 with schema.MISSING. Numerai's own definitions come from numerai-tools (FNC from its
 neutralisation steps, BMC / MMC through `correlation_contribution`, CORR through
 metrics.era_numerai_corr); only what numerai-tools does not have (exposures, churn, rolling
-Sharpe) is computed here.
+Sharpe, CWMM from its ranking steps, the payout from model_core.payout) is computed here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from numerai_tools.scoring import (
     gaussian,
     neutralize,
     numerai_corr,
+    pearson_correlation,
     tie_kept_rank,
     variance_normalize,
 )
@@ -27,6 +29,7 @@ from numerai_tools.scoring import (
 from model_core import schema
 from model_core.ensemble import rank_within_era
 from model_core.metrics import era_numerai_corr, summarise_corrs
+from model_core.payout import PayoutSettings
 
 NEUTRAL_RESIDUAL_MIN_STD = 1e-9  # of gaussianised predictions (std 1): below, the features explain them
 ROLLING_MIN_ERAS = 4  # fewer scored eras than this in a window: its Sharpe is noise, report NaN
@@ -42,6 +45,8 @@ class EraScores:
     mmc: float
     max_feature_exposure: float
     churn_corr: float
+    cwmm: float = NAN  # correlation with the meta model
+    payout: float = NAN  # clip(corr * corr multiplier + mmc * mmc multiplier); NaN without MMC
 
 
 def era_feature_exposures(predictions: np.ndarray, features: np.ndarray) -> np.ndarray:
@@ -124,6 +129,24 @@ def era_contribution(predictions: np.ndarray, reference: np.ndarray, target: np.
     return float(scores.iloc[0])
 
 
+def era_meta_model_corr(predictions: np.ndarray, meta_model: np.ndarray) -> float:
+    """CWMM of one era: numerai-tools has no function for it, so it is built from its steps as
+    Numerai's diagnostics describe it: the Pearson correlation of the tie-kept-ranked,
+    gaussianised predictions with the meta model. It needs no target. Rows where the meta model
+    is NaN are left out; NaN when fewer than 2 rows remain or either side is constant there.
+    """
+    preds = _predictions(predictions)
+    meta = np.asarray(meta_model, dtype=np.float64)
+    if meta.shape != preds.shape:
+        raise ValueError(f"meta model has shape {meta.shape}, predictions {preds.shape}: one value per stock")
+    keep = ~np.isnan(meta)
+    if keep.sum() < 2 or np.ptp(preds[keep]) == 0 or np.ptp(meta[keep]) == 0:
+        return NAN
+    index = pd.RangeIndex(int(keep.sum()))  # sorted, as numerai-tools requires
+    ranked = gaussian(tie_kept_rank(pd.DataFrame({schema.PREDICTION: preds[keep]}, index=index)))
+    return float(pearson_correlation(pd.Series(meta[keep], index=index), ranked[schema.PREDICTION]))
+
+
 def era_churn_corr(predictions: np.ndarray, previous: np.ndarray) -> float:
     """Spearman correlation of this model version's predictions with the previous version's,
     for the same stocks of the same era: 1 = the retrain changed nothing in the ranking.
@@ -170,29 +193,36 @@ def score_era(
     meta_model: np.ndarray | None = None,
     previous: np.ndarray | None = None,
     fnc: bool = True,
+    payout: PayoutSettings | None = None,
 ) -> EraScores:
-    """Every per-era diagnostic of one era; a score whose input is not given is NaN.
+    """Every per-era diagnostic of one era; a score whose input is not given is NaN (the payout
+    needs the payout settings and the meta model).
 
     FNC neutralises to ALL the features given, the costly part: numerai-tools' least-squares
     fit of N x F (measured on 2 CPU cores, 5,000 stocks: ~0.3 s at 42 features, ~11 s at 780,
     ~60 s at 2,748). Pass a feature subset (e.g. the `medium` set) to bound it, or fnc=False
     to skip it (then NaN); the maximum exposure is taken over the features given.
     """
+    corr = era_numerai_corr(_predictions(predictions), _target(target, len(predictions)))
+    mmc = NAN if meta_model is None else era_contribution(predictions, meta_model, target)
     return EraScores(
         era=era,
-        corr=era_numerai_corr(_predictions(predictions), _target(target, len(predictions))),
+        corr=corr,
         fnc=era_feature_neutral_corr(predictions, features, target) if fnc else NAN,
         bmc=NAN if benchmark is None else era_contribution(predictions, benchmark, target),
-        mmc=NAN if meta_model is None else era_contribution(predictions, meta_model, target),
+        mmc=mmc,
         max_feature_exposure=era_max_feature_exposure(predictions, features),
         churn_corr=NAN if previous is None else era_churn_corr(predictions, previous),
+        cwmm=NAN if meta_model is None else era_meta_model_corr(predictions, meta_model),
+        payout=NAN if payout is None else payout.era_payout(corr, mmc),
     )
 
 
 def summarise_scores(scores: Sequence[EraScores]) -> dict[str, float]:
-    """CORR mean / std / Sharpe / max drawdown, and the mean of every other score (NaN eras
-    ignored; NaN where no era has a value)."""
+    """CORR mean / std / Sharpe / max drawdown, the payout's mean and Sharpe, and the mean of
+    every other score (NaN eras ignored; NaN where no era has a value)."""
     corr = summarise_corrs([s.corr for s in scores])
+    payout = summarise_corrs([s.payout for s in scores])
     return {
         "corr_mean": corr["mean"],
         "corr_std": corr["std"],
@@ -203,6 +233,9 @@ def summarise_scores(scores: Sequence[EraScores]) -> dict[str, float]:
         "mmc_mean": _nan_mean([s.mmc for s in scores]),
         "max_feature_exposure_mean": _nan_mean([s.max_feature_exposure for s in scores]),
         "churn_corr_mean": _nan_mean([s.churn_corr for s in scores]),
+        "cwmm_mean": _nan_mean([s.cwmm for s in scores]),
+        "payout_mean": payout["mean"],
+        "payout_sharpe": payout["sharpe"],
     }
 
 

@@ -229,9 +229,10 @@ KNOBS: tuple[Knob, ...] = (
     # The weekly choice (model_core.candidates).
     Knob(
         "selection_metric",
-        Literal["corr", "sharpe"],
+        Literal["corr", "sharpe", "payout"],
         "corr",
-        "what the out-of-fold comparison of the candidates maximises: mean CORR or its Sharpe",
+        "what the out-of-fold comparison of the candidates maximises: mean CORR, its Sharpe, or the "
+        "mean payout score over the eras with meta model values (CORR below 20 such eras)",
         "diagnostics",
     ),
     Knob(

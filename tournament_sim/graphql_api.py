@@ -4,7 +4,8 @@ numerapi 3.1.1 sends a handful of literal query strings; this module recognises 
 top-level field (`listDatasets`, `dataset(`, `rounds(`, `account {`, `submission_upload_auth`,
 `create_submission`, `diagnosticsUploadAuth`, `createDiagnostics`) and answers with the shapes
 numerapi reads. It is not a GraphQL engine: selections are not projected, and anything else is
-refused with a GraphQL error.
+refused with a GraphQL error. `rounds(` is both numerapi's current-round query and its
+`list_rounds` (tournament_sim/round_list.py), told apart by their variables.
 
 It also owns the URL -> file mapping of the downloads the HTTP layer serves (`/files/...`), so the
 names handed out and the names served cannot drift apart. The upload operations and their files
@@ -35,6 +36,7 @@ from tournament_sim.layout import (
     offered_versions,
     round_file,
 )
+from tournament_sim.round_list import resolve_list_rounds
 from tournament_sim.uploads import (
     resolve_create_diagnostics,
     resolve_create_submission,
@@ -92,11 +94,15 @@ def resolve_dataset(ctx: RequestContext, state: SimState, variables: dict[str, A
     return f"{ctx.base_url}{FILES_PREFIX}{path.relative_to(ctx.sim_dir).as_posix()}"
 
 
+# numerapi's list_rounds sends all of these as variables (None when not filtered on); its
+# current-round queries send only the tournament, with `number: 0` written in the query text.
+LIST_ROUNDS_VARIABLES = frozenset({"number", "target", "status", "limit"})
+
+
 def resolve_rounds(ctx: RequestContext, state: SimState, variables: dict[str, Any]) -> list[dict[str, Any]]:
     require_tournament(variables)
-    # numerapi asks for `number: 0` (an alias of the current round) as a literal in the query.
-    if variables.get("number") not in (None, 0):
-        raise GraphQLError("unsupported by the simulator: rounds(number != 0)")
+    if LIST_ROUNDS_VARIABLES & variables.keys():
+        return resolve_list_rounds(state, variables)
     if not round_is_open(state):
         raise GraphQLError(ROUND_NOT_OPEN)
     current = state.current

@@ -10,7 +10,8 @@ and `advance-round`.
       oracle/<name>.parquet      the oracle's predictions (id, era, prediction), outside the versions
       uploads/<n>/<model>/...    every submission the stand-in received
       diagnostics/<id>.csv       every diagnostics upload it accepted (+ diagnostics.jsonl)
-      sim_state.json             current round, its window, the account and its models
+      sim_state.json             current round, its window, the account and its models, the
+                                 rounds' score configs (multipliers) and payout factor
 
 The server re-reads `sim_state.json` on every request, so `advance-round` (another process)
 only has to rewrite it atomically.
@@ -28,6 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from model_core.schema import FEATURES_JSON
+from tournament_sim.score_configs import (
+    DEFAULT_PAYOUT_FACTOR,
+    ScoreConfig,
+    default_score_configs,
+    score_configs_from_json,
+)
 
 STATE_FILE = "sim_state.json"
 ROUNDS_DIR = "rounds"
@@ -68,6 +75,10 @@ class SimState:
     public_id: str = SIM_PUBLIC_ID
     secret_key: str = SIM_SECRET_KEY
     recipe: Recipe | None = None  # None: a replay, or a state written before versions could be added
+    # What list_rounds announces for every round (tournament_sim/score_configs.py); optional in
+    # the file, so a state written before them still loads (with the defaults).
+    score_configs: list[ScoreConfig] = dataclasses.field(default_factory=default_score_configs)
+    payout_factor: str | None = DEFAULT_PAYOUT_FACTOR
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -77,6 +88,7 @@ class SimState:
         raw = json.loads(text)
         raw["current"] = RoundWindow(**raw["current"])
         raw["recipe"] = Recipe(**raw["recipe"]) if raw.get("recipe") else None
+        raw["score_configs"] = score_configs_from_json(raw.get("score_configs"))
         return cls(**raw)
 
 

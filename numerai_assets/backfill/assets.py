@@ -10,11 +10,15 @@ missing eras. (As two steps, the failing predictions step would skip the scores 
 the run.) Each asset is still selectable on its own: scores alone re-score the prediction files.
 """
 
+import functools
 import math
 
 import dagster as dg
 
+from model_core.payout import DOCUMENTED_DEFAULTS
+from numerai_assets.shared.numerai_api import NumeraiAPI
 from numerai_assets.shared.partitions import era_partitions
+from numerai_assets.shared.payout_report import ERA_COLUMNS, era_rows, payout_metadata, payout_note
 from numerai_assets.shared.resources import DiagnosticsKnobs, NumeraiHome
 from numerai_assets.shared.warehouse import Warehouse
 
@@ -43,8 +47,9 @@ def build_backfill_assets(eras_per_run: int) -> list[dg.AssetsDefinition]:
                 deps=[ERA_PREDICTIONS, "raw_dataset"],
                 kinds={"duckdb"},
                 skippable=True,
-                description="CORR, BMC, MMC and max feature exposure of the era's predictions, in the "
-                "warehouse (era_scores, split 'backfill'); the cumulative view of every backfilled era.",
+                description="CORR20, MMC, CWMM, BMC, the payout estimate (the round's multipliers) and max "
+                "feature exposure of the era's predictions, in the warehouse (era_scores, split "
+                "'backfill'); the cumulative view of every backfilled era.",
             ),
         ],
         partitions_def=era_partitions,
@@ -53,32 +58,34 @@ def build_backfill_assets(eras_per_run: int) -> list[dg.AssetsDefinition]:
     )
     def era_predictions_and_scores(
         context: dg.AssetExecutionContext,
+        numerai: NumeraiAPI,
         numerai_home: NumeraiHome,
         diagnostics: DiagnosticsKnobs,
         warehouse: Warehouse,
     ):
         """Predict and score the run's range of eras, the ensemble loaded once."""
         from numerai_assets.backfill import eras
+        from numerai_assets.shared.payout_settings import current_payout_settings
 
         selected = {key.to_user_string() for key in context.selected_asset_keys}
-        layout = numerai_home.layout
+        layout, score = numerai_home.layout, ERA_SCORES in selected
         result = eras.backfill_eras(
             layout,
             layout.raw_dataset_dir(numerai_home.dataset_version),
             diagnostics.benchmark_model,
             context.partition_keys,
             predict=ERA_PREDICTIONS in selected,
-            score=ERA_SCORES in selected,
+            score=score,
             log=context.log.info,
+            payout=current_payout_settings(numerai, context.log.warning) if score else DOCUMENTED_DEFAULTS,
         )
         kept_test = eras.store_scores(warehouse, result)
         if kept_test:
             context.log.info(f"eras {', '.join(kept_test)} keep their held-out test scores (with FNC)")
         if ERA_PREDICTIONS in selected:
             yield from _events(ERA_PREDICTIONS, result, _prediction_metadata, _predictions_summary(result))
-        if ERA_SCORES in selected:
-            view = eras.backfill_view(warehouse, layout, result.model_version)
-            yield from _events(ERA_SCORES, result, _score_metadata, _scores_summary(result, view))
+        if score:
+            yield from _score_events(result, eras.backfill_view(warehouse, layout, result.model_version))
         _raise_for_failed_eras(result)
 
     return [era_predictions_and_scores]
@@ -113,6 +120,11 @@ def _events(asset: str, result, per_era, summary: dict):
         yield dg.AssetMaterialization(asset_key=asset, partition=era_done.era, metadata=metadata)
 
 
+def _score_events(result, view):
+    per_era = functools.partial(_score_metadata, payout=payout_metadata(result.payout))
+    yield from _events(ERA_SCORES, result, per_era, _scores_summary(result, view))
+
+
 def _prediction_metadata(era_done) -> dict | None:
     if era_done.predictions_path is None:
         return None
@@ -123,11 +135,13 @@ def _prediction_metadata(era_done) -> dict | None:
     }
 
 
-def _score_metadata(era_done) -> dict | None:
+def _score_metadata(era_done, payout: dict) -> dict | None:
+    """The era's scores (those it has); the multipliers beside its payout estimate."""
     if era_done.scores is None:
         return None
-    names = ("corr", "bmc", "mmc", "max_feature_exposure")
-    return {name: float(era_done.scores[name]) for name in names if not math.isnan(era_done.scores[name])}
+    names = ("corr", "mmc", "cwmm", "bmc", "payout", "max_feature_exposure")
+    scores = {name: float(era_done.scores[name]) for name in names if not math.isnan(era_done.scores[name])}
+    return scores | (payout if "payout" in scores else {})
 
 
 def _run_summary(result, part: str) -> dict:
@@ -148,32 +162,46 @@ def _scores_summary(result, view) -> dict:
     from model_core.report import markdown_image, markdown_table
 
     summary = _run_summary(result, "score")
+    keys = ("corr_mean", "corr_sharpe", "corr_max_drawdown", "bmc_mean", "mmc_mean", "cwmm_mean")
     numbers = {
         "run_corr_mean": result.corr_mean(),
-        "corr_mean": view.summary["corr_mean"],
-        "corr_sharpe": view.summary["corr_sharpe"],
-        "corr_max_drawdown": view.summary["corr_max_drawdown"],
-        "bmc_mean": view.summary["bmc_mean"],
-        "mmc_mean": view.summary["mmc_mean"],
+        **{key: view.summary[key] for key in (*keys, "payout_mean", "payout_sharpe")},
     }
     summary.update({k: dg.MetadataValue.float(float(v)) for k, v in numbers.items() if not math.isnan(v)})
+    summary.update(payout_metadata(result.payout))
     scored = sum(not math.isnan(c) for c in view.corrs)
     summary["backfilled_eras"] = len(view.eras)
     summary["backfilled_era_range"] = f"{view.eras[0]}..{view.eras[-1]}" if view.eras else "none"
+    header = [
+        "eras",
+        "resolved",
+        "held-out test",
+        "corr mean",
+        "sharpe",
+        "max drawdown",
+        "BMC",
+        "MMC",
+        "CWMM",
+    ]
     summary["summary"] = dg.MetadataValue.md(
         markdown_table(
-            ["eras", "resolved", "held-out test", "corr mean", "sharpe", "max drawdown", "BMC", "MMC"],
+            [*header, "payout mean", "payout sharpe"],
             [
                 [
                     summary["backfilled_era_range"],
                     scored,
                     view.splits.count("test"),
-                    *(view.summary[k] for k in ("corr_mean", "corr_sharpe", "corr_max_drawdown")),
-                    view.summary["bmc_mean"],
-                    view.summary["mmc_mean"],
+                    *(view.summary[k] for k in (*keys, "payout_mean", "payout_sharpe")),
                 ]
             ],
         )
+        + "\n\nThe backfilled range's payout is each era's as stored: scored with the multipliers "
+        "current when it was written."
+    )
+    run_rows = [d.scores for d in result.done if d.scores is not None]
+    summary["per_era_scores"] = dg.MetadataValue.md(
+        f"This run's eras. {payout_note(result.payout)}\n\n"
+        + markdown_table(list(ERA_COLUMNS), era_rows(run_rows))
     )
     summary["plots"] = dg.MetadataValue.md(
         "\n\n".join(markdown_image(png, name.replace("_", " ")) for name, png in view.pictures.items())

@@ -8,8 +8,9 @@ model). Then, era by era:
 - predictions: `Ensemble.predict` (the function validation and live use), written atomically to
   NUMERAI_HOME/models/<version>/era_predictions/<era>.parquet (id, era, prediction);
 - scores: read back from that file, scored against the era's targets with
-  `model_core.diagnostics.score_era` (CORR, BMC / MMC where the benchmark and the meta model
-  cover the era, max feature exposure; no FNC: it costs ~1 min an era at 2,748 features) and
+  `model_core.diagnostics.score_era` (CORR, BMC / MMC / CWMM and the payout estimate where the
+  benchmark and the meta model cover the era, max feature exposure; no FNC: it costs ~1 min an
+  era at 2,748 features) and
   upserted into the warehouse keyed by (model version, 'ensemble', era), split 'backfill'.
   An unresolved era (no target yet) keeps its predictions and gets NULL scores.
 
@@ -32,6 +33,7 @@ from model_core import schema
 from model_core.atomic import atomic_path
 from model_core.era_store import EraSlice, EraStore
 from model_core.errors import DataContractError
+from model_core.payout import DOCUMENTED_DEFAULTS, PayoutSettings
 from numerai_assets.shared.home import HomeLayout
 from numerai_assets.shared.model_versions import current_model_dir, load_plan, temporal_context
 from numerai_assets.shared.references import load_scoring_references
@@ -76,6 +78,7 @@ class RunResult:
     done: list[EraDone]
     failed: dict[str, str]  # era -> why it was set aside
     load_seconds: float  # the ensemble, the store, the context and the references, once
+    payout: PayoutSettings = DOCUMENTED_DEFAULTS  # the multipliers of every `payout` score
 
     def seconds_per_era(self, part: str) -> float:
         """Mean seconds per era of `part` ('predict' or 'score'); NaN when no era was done."""
@@ -97,12 +100,18 @@ class EraBackfill:
     (when scoring) the benchmark / meta model predictions of the run's eras."""
 
     def __init__(
-        self, layout: HomeLayout, raw_dir: Path, benchmark: str | None, eras: Sequence[str], score: bool
+        self,
+        layout: HomeLayout,
+        raw_dir: Path,
+        benchmark: str | None,
+        eras: Sequence[str],
+        score: bool,
+        payout: PayoutSettings = DOCUMENTED_DEFAULTS,
     ):
         from model_core.inference import Ensemble
 
         started = time.perf_counter()
-        self.layout = layout
+        self.layout, self.payout = layout, payout
         self.ensemble = Ensemble(current_model_dir(layout))
         self.model_version = self.ensemble.model_version
         self.store = EraStore(load_plan(layout).store_path)
@@ -171,6 +180,7 @@ class EraBackfill:
             benchmark=refs.get("benchmark"),
             meta_model=refs.get("meta_model"),
             fnc=False,
+            payout=self.payout,
         )
         return {
             "model_version": self.model_version,
@@ -180,6 +190,8 @@ class EraBackfill:
             "corr": scores.corr,
             "bmc": scores.bmc,
             "mmc": scores.mmc,
+            "cwmm": scores.cwmm,
+            "payout": scores.payout,
             "max_feature_exposure": scores.max_feature_exposure,
         }
 
@@ -193,10 +205,11 @@ def backfill_eras(
     predict: bool,
     score: bool,
     log: Callable[[str], None],
+    payout: PayoutSettings = DOCUMENTED_DEFAULTS,
 ) -> RunResult:
     """Predict and / or score `eras` with the current ensemble, loaded once. An era that cannot be
     done is set aside in `failed` (see RunResult.error) and the others go on."""
-    run = EraBackfill(layout, raw_dir, benchmark, eras, score)
+    run = EraBackfill(layout, raw_dir, benchmark, eras, score, payout)
     log(
         f"model version {run.model_version} loaded in {run.load_seconds:.1f} s; "
         f"{len(eras)} era(s) {_span(eras)} to {' and '.join(_parts(predict, score))}"
@@ -220,7 +233,7 @@ def backfill_eras(
             done.append(EraDone(era, len(run.era(era).ids), path, predict_s, row, score_s))
         if (i + 1) % LOG_EVERY == 0 or i + 1 == len(eras):
             log(f"{i + 1}/{len(eras)} eras ({len(failed)} set aside)")
-    return RunResult(run.model_version, list(eras), done, failed, run.load_seconds)
+    return RunResult(run.model_version, list(eras), done, failed, run.load_seconds, payout)
 
 
 def store_scores(warehouse: Warehouse, result: RunResult) -> list[str]:
@@ -265,7 +278,15 @@ def backfill_view(warehouse: Warehouse, layout: HomeLayout, model_version: str) 
     eras, corrs = frame["era"].to_list(), frame["corr"].to_list()
     scores = [
         EraScores(
-            row["era"], row["corr"], math.nan, row["bmc"], row["mmc"], row["max_feature_exposure"], math.nan
+            row["era"],
+            row["corr"],
+            math.nan,
+            row["bmc"],
+            row["mmc"],
+            row["max_feature_exposure"],
+            math.nan,
+            cwmm=row["cwmm"],
+            payout=row["payout"],
         )
         for row in frame.iter_rows(named=True)
     ]

@@ -25,15 +25,18 @@ def build_diagnostics_asset(with_baseline: bool) -> dg.AssetsDefinition:
     )
     def validation_diagnostics(
         context: dg.AssetExecutionContext,
+        numerai: NumeraiAPI,
         numerai_home: NumeraiHome,
         diagnostics: DiagnosticsKnobs,
         warehouse: Warehouse,
     ):
-        """Per-era CORR, FNC, BMC, MMC, exposure and churn of the ensemble, the equal-weight blend,
-        each fold model and the baseline; plots, permutation importance, attention; an HTML report."""
+        """Per-era CORR, FNC, BMC, MMC, CWMM, payout estimate (the round's multipliers), exposure and
+        churn of the ensemble, the equal-weight blend, each fold model and the baseline; plots,
+        permutation importance, attention; an HTML report."""
         from numerai_assets.diagnostics import report
         from numerai_assets.diagnostics.evaluate import diagnose_current, record_diagnostics
         from numerai_assets.shared.model_versions import current_model_dir
+        from numerai_assets.shared.payout_settings import current_payout_settings
 
         layout = numerai_home.layout
         result = diagnose_current(
@@ -42,6 +45,7 @@ def build_diagnostics_asset(with_baseline: bool) -> dg.AssetsDefinition:
             layout.raw_dataset_dir(numerai_home.dataset_version),
             diagnostics.benchmark_model,
             context.log.info,
+            payout=current_payout_settings(numerai, context.log.warning),
         )
         images = report.pictures(result)
         html = report.write_report(result, layout.report_dir(result.model_version), images)

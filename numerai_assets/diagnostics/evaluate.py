@@ -19,6 +19,7 @@ from model_core import schema
 from model_core.atomic import atomic_path
 from model_core.era_store import EraStore
 from model_core.feature_metadata import load_feature_metadata
+from model_core.payout import DOCUMENTED_DEFAULTS, PayoutSettings
 from numerai_assets.shared.home import BASELINE_PREDICTIONS, TEST_PREDICTIONS, HomeLayout
 from numerai_assets.shared.model_versions import load_plan, temporal_context
 from numerai_assets.shared.references import load_reference, load_scoring_references
@@ -47,6 +48,7 @@ class Diagnostics:
     has_benchmark: bool
     has_meta_model: bool
     previous_version: str | None
+    payout: PayoutSettings  # the multipliers behind every `payout` score
 
 
 def diagnose_current(
@@ -55,6 +57,7 @@ def diagnose_current(
     raw_dir: Path,
     benchmark: str | None,
     log: Callable[[str], None],
+    payout: PayoutSettings = DOCUMENTED_DEFAULTS,
 ) -> Diagnostics:
     from model_core.diagnostics import score_era, summarise_scores
     from model_core.ensemble import blend
@@ -105,6 +108,7 @@ def diagnose_current(
                     meta_model=refs["meta_model"],
                     previous=None if previous is None or name != "ensemble" else previous.values(data.ids),
                     fnc=name in FNC_MODELS,  # the costly one (a least-squares fit per era and model)
+                    payout=payout,
                 )
             )
         if alone is not None:
@@ -131,6 +135,7 @@ def diagnose_current(
         has_benchmark=references["benchmark"] is not None,
         has_meta_model=references["meta_model"] is not None,
         previous_version=spec.previous_version if previous is not None else None,
+        payout=payout,
         attention_era=eras[-1],
         reliance=_reliance(scores, alone),
         **attention,

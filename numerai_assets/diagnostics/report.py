@@ -15,6 +15,7 @@ import polars as pl
 
 from model_core.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from numerai_assets.diagnostics.evaluate import Diagnostics
+from numerai_assets.shared.payout_report import ERA_COLUMNS, era_rows, payout_metadata, payout_note
 
 ROLLING_WINDOW = 20
 METRIC_COLUMNS = {
@@ -25,6 +26,9 @@ METRIC_COLUMNS = {
     "FNC": "fnc_mean",
     "BMC": "bmc_mean",
     "MMC": "mmc_mean",
+    "CWMM": "cwmm_mean",
+    "payout": "payout_mean",
+    "payout sharpe": "payout_sharpe",
     "max exposure": "max_feature_exposure_mean",
     "churn corr": "churn_corr_mean",
 }
@@ -70,6 +74,11 @@ def write_report(diagnostics: Diagnostics, report_dir: Path, images: dict[str, b
             images=[
                 (k, images[k]) for k in ("cumulative_corr", "per_era_corr", "rolling_sharpe") if k in images
             ],
+        ),
+        ReportSection(
+            "Per era: the ensemble's CORR20, MMC, CWMM, BMC and payout estimate",
+            text=payout_note(diagnostics.payout),
+            tables=[(list(ERA_COLUMNS), era_rows(diagnostics.scores["ensemble"]))],
         ),
         ReportSection(
             "Feature importance",
@@ -143,7 +152,7 @@ def metadata(diagnostics: Diagnostics, images: dict[str, bytes], report: Path) -
         "max_feature_exposure": ensemble.get("max_feature_exposure_mean", math.nan),
         "equal_weight_corr_mean": diagnostics.summary["equal_weight"]["corr_mean"],
     }
-    for key in ("bmc_mean", "mmc_mean", "churn_corr_mean"):
+    for key in ("bmc_mean", "mmc_mean", "cwmm_mean", "payout_mean", "payout_sharpe", "churn_corr_mean"):
         if not math.isnan(ensemble.get(key, math.nan)):
             numbers[key] = ensemble[key]
     if "baseline_lgbm" in diagnostics.summary:
@@ -186,7 +195,15 @@ def metadata(diagnostics: Diagnostics, images: dict[str, bytes], report: Path) -
                 {k: ("string" if k == "model" else "float") for k in _keys(header)}
             ),
         ),
-        "metrics_md": dg.MetadataValue.md(markdown_table(header, metrics_rows(diagnostics))),
+        "metrics_md": dg.MetadataValue.md(
+            payout_note(diagnostics.payout) + "\n\n" + markdown_table(header, metrics_rows(diagnostics))
+        ),
+        "per_era_scores": dg.MetadataValue.md(
+            payout_note(diagnostics.payout)
+            + "\n\n"
+            + markdown_table(list(ERA_COLUMNS), era_rows(diagnostics.scores["ensemble"]))
+        ),
+        **payout_metadata(diagnostics.payout),
         "plots": dg.MetadataValue.md(plots_md),
         "feature_importance": dg.MetadataValue.md(importance_md),
         "attention": dg.MetadataValue.md(attention_md),

@@ -3,7 +3,8 @@
 Reads what the fold stage left in the model version's folder (the transformer folds' and the
 LightGBM folds' out-of-fold predictions, the LightGBM's test-block predictions), fits the blend
 weight and chooses with model_core.candidates, scores the test block for the report, and writes
-`choice.json`. No test era reaches `fit_blend_weight` or `choose_candidate`.
+`choice.json`. No test era reaches `fit_blend_weight` or `choose_candidate`. Choosing by payout
+also reads the meta model of the out-of-fold eras (the raw dataset's meta_model.parquet).
 """
 
 from __future__ import annotations
@@ -14,13 +15,19 @@ from pathlib import Path
 
 from model_core.atomic import write_text_atomic
 from model_core.era_store import EraStore
-from model_core.schema import MAIN_TARGET
+from model_core.schema import MAIN_TARGET, META_MODEL_COLUMN, META_MODEL_FILE
 from numerai_assets.shared.home import CHOICE_FILE, OOF_LGBM, OOF_TRANSFORMER, TEST_LGBM, HomeLayout
 from numerai_assets.shared.model_versions import load_plan, temporal_context
+from numerai_assets.shared.references import load_reference
 
 
 def choose_for_version(
-    layout: HomeLayout, metric: str, pinned: str | None, log: Callable[[str], None]
+    layout: HomeLayout,
+    metric: str,
+    pinned: str | None,
+    log: Callable[[str], None],
+    raw_dir: Path | None = None,
+    payout=None,  # model_core.payout.PayoutSettings: needed (with raw_dir) when metric is "payout"
 ):  # -> model_core.candidates.Choice
     import dataclasses
 
@@ -30,6 +37,7 @@ def choose_for_version(
         candidate_predictions,
         choose_candidate,
         era_corrs,
+        era_mmcs,
         figures,
         fit_blend_weight,
         load_era_predictions,
@@ -54,8 +62,12 @@ def choose_for_version(
                 "(NUMERAI_BASELINE is off); pin 'transformer' or turn it on"
             )
         oof = {TRANSFORMER: oof_transformer}
+    mmcs = None
+    if metric == "payout":
+        meta_model = _meta_model_of(raw_dir, store, sorted(targets))
+        mmcs = {name: era_mmcs(p, targets, meta_model) for name, p in oof.items()}
     choice = choose_candidate(
-        {name: era_corrs(p, targets) for name, p in oof.items()}, metric, pinned, weight
+        {name: era_corrs(p, targets) for name, p in oof.items()}, metric, pinned, weight, mmcs, payout
     )
     log(f"candidates: {choice.candidate} chosen; {choice.reason}; blend weight {weight:.2f}")
     test = _test_block_figures(layout, plan, store, target, test_lgbm, weight)
@@ -95,6 +107,17 @@ def _test_block_figures(layout, plan, store, target, test_lgbm, weight) -> dict[
         return {"transformer": era_corrs(transformer, targets)}
     predictions = candidate_predictions(transformer, {e: test_lgbm[e] for e in eras}, weight)
     return {name: era_corrs(p, targets) for name, p in predictions.items()}
+
+
+def _meta_model_of(raw_dir: Path | None, store: EraStore, eras: list[str]) -> dict:
+    """era -> the meta model's values for the era's stocks (store order), for the eras it covers."""
+    if raw_dir is None:
+        raise ValueError("choosing by payout needs the raw dataset folder (its meta_model.parquet)")
+    lookup = load_reference(Path(raw_dir) / META_MODEL_FILE, META_MODEL_COLUMN, eras)
+    if lookup is None:
+        return {}
+    values = {era: lookup.values(store.era(era).ids) for era in eras}
+    return {era: v for era, v in values.items() if v is not None}
 
 
 def _required(path: Path, asset: str, read):

@@ -10,7 +10,10 @@ from typing import Any
 
 import dagster as dg
 
+from model_core.payout import PayoutSettings
 from numerai_assets.shared.executor import GPU_POOL, GPU_TAG
+from numerai_assets.shared.numerai_api import NumeraiAPI
+from numerai_assets.shared.payout_report import payout_metadata
 from numerai_assets.shared.resources import DiagnosticsKnobs, NumeraiHome
 from numerai_assets.shared.warehouse import Warehouse
 from numerai_assets.training.resources import TrainingKnobs
@@ -25,18 +28,26 @@ def build_choice_asset(with_lgbm: bool) -> dg.AssetsDefinition:
     )
     def model_choice(
         context: dg.AssetExecutionContext,
+        numerai: NumeraiAPI,
         numerai_home: NumeraiHome,
         diagnostics: DiagnosticsKnobs,
         warehouse: Warehouse,
     ):
         """The candidate to submit (transformer ensemble, LightGBM or their rank blend), by its
-        out-of-fold CORR or Sharpe (NUMERAI_SELECTION_METRIC) unless pinned (NUMERAI_CANDIDATE);
-        the held-out test block is scored for the report only."""
+        out-of-fold CORR, Sharpe or payout (NUMERAI_SELECTION_METRIC) unless pinned
+        (NUMERAI_CANDIDATE); the held-out test block is scored for the report only."""
         from numerai_assets.ensemble.choice import choose_for_version, record_choice
+        from numerai_assets.shared.payout_settings import current_payout_settings
 
-        layout = numerai_home.layout
+        layout, metric = numerai_home.layout, diagnostics.selection_metric
+        payout = current_payout_settings(numerai, context.log.warning) if metric == "payout" else None
         choice = choose_for_version(
-            layout, diagnostics.selection_metric, diagnostics.pinned_candidate, context.log.info
+            layout,
+            metric,
+            diagnostics.pinned_candidate,
+            context.log.info,
+            raw_dir=layout.raw_dataset_dir(numerai_home.dataset_version),
+            payout=payout,
         )
         version = record_choice(layout, warehouse, choice)
         return dg.MaterializeResult(metadata=_choice_metadata(version, choice))
@@ -110,6 +121,7 @@ def build_live_model_assets(
 
 
 def _choice_metadata(version: str, choice) -> dict:
+    nan = float("nan")
     rows = [
         dg.TableRecord(
             {
@@ -118,8 +130,9 @@ def _choice_metadata(version: str, choice) -> dict:
                 "oof_corr_mean": round(oof["mean"], 5),
                 "oof_corr_sharpe": round(oof["sharpe"], 3),
                 "oof_eras": oof["eras"],
-                "test_corr_mean": round(choice.test.get(name, {}).get("mean", float("nan")), 5),
-                "test_corr_sharpe": round(choice.test.get(name, {}).get("sharpe", float("nan")), 3),
+                "test_corr_mean": round(choice.test.get(name, {}).get("mean", nan), 5),
+                "test_corr_sharpe": round(choice.test.get(name, {}).get("sharpe", nan), 3),
+                **_payout_cells(choice.oof_payout.get(name)),
             }
         )
         for name, oof in choice.oof.items()
@@ -133,6 +146,8 @@ def _choice_metadata(version: str, choice) -> dict:
         "test_corr_mean": "float",
         "test_corr_sharpe": "float",
     }
+    if choice.oof_payout:
+        columns |= {"oof_payout_mean": "float", "oof_payout_sharpe": "float", "oof_payout_eras": "int"}
     return {
         "model_version": version,
         "candidate": choice.candidate,
@@ -141,8 +156,19 @@ def _choice_metadata(version: str, choice) -> dict:
         "pinned": choice.pinned,
         "blend_weight_transformer": choice.blend_weight,
         "candidates": dg.MetadataValue.table(rows, schema=dg.TableSchema.from_name_type_dict(columns)),
+        **({} if choice.payout is None else payout_metadata(PayoutSettings(**choice.payout))),
         "note": "out-of-fold figures decide; test-block figures come from the cross-validated models "
         "(never trained on the test block) and are reported only; live uses refits on every resolved era",
+    }
+
+
+def _payout_cells(figures: dict | None) -> dict:
+    if figures is None:
+        return {}
+    return {
+        "oof_payout_mean": round(figures["mean"], 5),
+        "oof_payout_sharpe": round(figures["sharpe"], 3),
+        "oof_payout_eras": figures["eras"],
     }
 
 

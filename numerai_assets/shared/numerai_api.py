@@ -130,6 +130,14 @@ class NumeraiAPI(dg.ConfigurableResource):
                 return False
             raise
 
+    def list_rounds(
+        self, number: int | None = None, status: str | None = None, limit: int | None = None
+    ) -> list[dict]:
+        """numerapi's list_rounds: each round with its `roundScoreConfigs` and `payoutFactor`."""
+        return self.call(
+            "list_rounds", lambda api: api.list_rounds(number=number, status=status, limit=limit)
+        )
+
     def round_open(self) -> bool:
         return self.call("check round open", lambda api: api.check_round_open())
 

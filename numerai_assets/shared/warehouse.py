@@ -147,16 +147,17 @@ class Warehouse(SubmissionLedger, dg.ConfigurableResource):
     def _ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         versions = [row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()]
-        if not versions:
-            con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
-        elif len(versions) == 1 and versions[0] < SCHEMA_VERSION:
-            self._migrate(con, versions[0])
-        elif versions != [SCHEMA_VERSION]:
+        if len(versions) > 1 or (versions and versions[0] > SCHEMA_VERSION):
             raise WarehouseError(
                 f"warehouse {self.path} has schema version {versions}; this code knows version {SCHEMA_VERSION}"
             )
+        # Missing tables first, whole; then an older file's existing tables get their new columns.
         for table in _COLUMNS:
             con.execute(_ddl(table))
+        if not versions:
+            con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+        elif versions[0] < SCHEMA_VERSION:
+            self._migrate(con, versions[0])
 
     @staticmethod
     def _migrate(con: duckdb.DuckDBPyConnection, version: int) -> None:
@@ -332,9 +333,9 @@ class Warehouse(SubmissionLedger, dg.ConfigurableResource):
         return set(found["era"].to_list())
 
     def era_score_rows(self, model_version: str, model: str, splits: tuple[str, str]) -> pl.DataFrame:
-        """era, split, corr, bmc, mmc, max_feature_exposure of `model` in either of two splits."""
+        """era, split, corr, bmc, mmc, cwmm, payout, max_feature_exposure of `model` in either of two splits."""
         return self.query(
-            'SELECT era, "split", corr, bmc, mmc, max_feature_exposure FROM era_scores '
+            'SELECT era, "split", corr, bmc, mmc, cwmm, payout, max_feature_exposure FROM era_scores '
             'WHERE model_version = ? AND model = ? AND "split" IN (?, ?)',
             [model_version, model, *splits],
         )

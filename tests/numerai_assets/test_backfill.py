@@ -83,6 +83,8 @@ def cli_backfill(trained, tmp_path_factory):
         NUMERAI_API_URL=NO_API,
         NUMERAI_EXECUTOR="in_process",
         NUMERAI_BACKFILL_ERAS_PER_RUN=str(PER_RUN),
+        # no API here: each run's payout-settings lookup fails fast and falls back to the defaults
+        NUMERAI_API_BACKOFF_S="0.01",
         DAGSTER_HOME=str(dagster_home),
     )
     done = _backfill(["--eras", f"{ERAS[0]}:{ERAS[-1]}", "--wait"], env, root)

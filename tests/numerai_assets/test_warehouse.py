@@ -100,6 +100,30 @@ def test_a_version_2_file_gains_the_numerai_diagnostics_table_on_a_read(tmp_path
         assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
 
 
+def test_a_version_3_file_gains_cwmm_and_payout_and_keeps_its_era_scores(tmp_path):
+    path = tmp_path / "v3.duckdb"
+    with duckdb.connect(str(path)) as con:  # what version 3 wrote: era_scores without cwmm / payout
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        con.execute("INSERT INTO schema_version VALUES (3)")
+        con.execute(
+            "CREATE TABLE era_scores (model_version VARCHAR, model VARCHAR, era VARCHAR, split VARCHAR, "
+            "corr DOUBLE, fnc DOUBLE, bmc DOUBLE, mmc DOUBLE, max_feature_exposure DOUBLE, churn_corr DOUBLE, "
+            "written_at TIMESTAMP, PRIMARY KEY (model_version, model, era))"
+        )
+        con.execute(
+            "INSERT INTO era_scores VALUES ('mv1', 'ensemble', '0001', 'test', 0.02, NULL, NULL, 0.01, "
+            "0.3, NULL, now())"
+        )
+    warehouse = Warehouse(path=str(path))
+    old = warehouse.era_scores_frame("mv1")
+    assert old.select("era", "corr", "mmc", "cwmm", "payout").rows() == [("0001", 0.02, 0.01, None, None)]
+    warehouse.upsert_era_scores([_score("0002", 0.04, mmc=0.02, cwmm=0.5, payout=0.07)])
+    rows = warehouse.era_scores_frame("mv1").select("era", "corr", "cwmm", "payout").rows()
+    assert rows == [("0001", 0.02, None, None), ("0002", 0.04, 0.5, 0.07)]
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)] == [(4,)]
+
+
 def test_numerai_diagnostics_ids_are_kept_per_version_and_model(warehouse):
     warehouse.record_numerai_diagnostics("mv1", "model-a", "a", "diag-1", 40, "sha", "p.csv")
     warehouse.record_numerai_diagnostics("mv1", "model-b", "b", "diag-2", 40, "sha", "p.csv")
