@@ -33,13 +33,14 @@ def build_diagnostics_asset(with_baseline: bool) -> dg.AssetsDefinition:
         each fold model and the baseline; plots, permutation importance, attention; an HTML report."""
         from numerai_assets.diagnostics import report
         from numerai_assets.diagnostics.evaluate import diagnose_current, record_diagnostics
+        from numerai_assets.shared.dataset_versions import current_model_dataset_dir
         from numerai_assets.shared.model_versions import current_model_dir
 
         layout = numerai_home.layout
         result = diagnose_current(
             layout,
             current_model_dir(layout),
-            layout.raw_dataset_dir(numerai_home.dataset_version),
+            current_model_dataset_dir(layout),  # the benchmarks of the version the model was trained on
             diagnostics.benchmark_model,
             context.log.info,
         )

@@ -244,7 +244,7 @@ def test_round_backfill_downloads_past_live_files_through_the_stand_in(
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     layout = HomeLayout(trained_home)
     for number in (first, first + 1):
-        live = pl.read_parquet(layout.round_dir(number) / "live.parquet")
+        live = pl.read_parquet(layout.round_dir(number, "v5.2") / "live.parquet")
         source = pl.read_parquet(tournament / "rounds" / str(number) / "live.parquet")
         assert live["id"].to_list() == source["id"].to_list()  # the historical file, as served
         predicted = pl.read_parquet(layout.live_predictions_path(number))

@@ -81,7 +81,7 @@ def test_raw_round_downloads_the_round_to_its_own_path(
         instance=instance,
         partition_key=str(number),
     )
-    live = home.layout.round_dir(number) / "live.parquet"
+    live = home.layout.round_dir(number, "v5.2") / "live.parquet"
     source = tournament / "rounds" / str(number) / "live.parquet"
     assert live.read_bytes() == source.read_bytes()
     meta = _metadata(result, "raw_round")
@@ -202,7 +202,7 @@ def test_a_bad_download_after_a_good_one_leaves_the_good_one_current(
             dg.materialize(INGEST, resources=resources, instance=instance)
         assert link.resolve() == good and _digests(link) == good_files
         assert home.layout.clean_eras_current.resolve() == store
-        assert sorted(p.name for p in link.parent.iterdir()) == sorted(["v5.2", good.name])
+        assert sorted(p.name for p in link.parent.iterdir()) == sorted(["current", "v5.2", good.name])
 
 
 def test_a_bad_live_file_leaves_the_good_round_download_current(
@@ -212,7 +212,7 @@ def test_a_bad_live_file_leaves_the_good_round_download_current(
     instance.add_dynamic_partitions(round_partitions.name, [str(number)])
     resources = {"numerai": api, "numerai_home": home}
     dg.materialize([raw_round], resources=resources, instance=instance, partition_key=str(number))
-    link = home.layout.round_dir(number)
+    link = home.layout.round_dir(number, "v5.2")
     good, good_files = link.resolve(), _digests(link)
     _duplicate_an_id(tournament / "rounds" / str(number) / "live.parquet")
     for _ in range(2):
@@ -221,7 +221,7 @@ def test_a_bad_live_file_leaves_the_good_round_download_current(
         ):
             dg.materialize([raw_round], resources=resources, instance=instance, partition_key=str(number))
         assert link.resolve() == good and _digests(link) == good_files
-        assert sorted(p.name for p in link.parent.iterdir()) == sorted([str(number), good.name])
+        assert sorted(p.name for p in link.parent.iterdir()) == sorted(["v5.2", good.name])
 
 
 _HOLD = """

@@ -306,7 +306,9 @@ def test_neutralised_predictions_are_submitted_with_their_feature_exposure_remov
 
     layout = HomeLayout(trained_home)
     spec = EnsembleSpec.load(current_model_dir(layout))
-    ids, features = clean_live_frame(layout.round_dir(current) / schema.LIVE_FILE, spec.features)
+    ids, features = clean_live_frame(
+        layout.round_dir(current, spec.dataset_version) / schema.LIVE_FILE, spec.features
+    )
     neutral = uploaded.loc[ids].to_numpy()
     raw = pl.read_parquet(predict_live(layout, current, 0.0).path)[schema.PREDICTION].to_numpy()
     exposures = era_max_feature_exposure(neutral, features), era_max_feature_exposure(raw, features)
