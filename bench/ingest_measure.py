@@ -67,7 +67,13 @@ def ensure_tournament(sim_dir: Path, scale: str, seed: int) -> None:
         shutil.rmtree(sim_dir)  # a generation that was cut off: start again
     print(f"[bench] generating the {scale!r} simulated tournament in {sim_dir} (seed {seed})", flush=True)
     started = time.perf_counter()
-    generate_tournament(sim_dir, scale, seed, progress=lambda m: print(f"[sim] {m}", flush=True))
+    generate_tournament(
+        sim_dir,
+        scale,
+        seed,
+        data_version="v5.2",  # TODO(latest): default once the service resolves "latest"
+        progress=lambda m: print(f"[sim] {m}", flush=True),
+    )
     print(f"[bench] generated in {time.perf_counter() - started:.0f}s", flush=True)
 
 

@@ -68,7 +68,8 @@ def ensure_tournament(sim_dir: Path, scale: str, seed: int) -> None:
     if (sim_dir / STATE_FILE).exists() and (sim_dir / schema.DEFAULT_DATASET_VERSION).exists():
         return
     print(f"[quality] generating the {scale!r} tournament (seed {seed}) in {sim_dir}", flush=True)
-    generate_tournament(sim_dir, scale, seed)
+    # v5.2, the version the recorded results were measured on (and the one read below)
+    generate_tournament(sim_dir, scale, seed, data_version=schema.DEFAULT_DATASET_VERSION)
 
 
 def load_data(sim_dir: Path, workdir: Path, feature_set: str, args: argparse.Namespace) -> Data:

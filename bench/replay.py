@@ -29,6 +29,7 @@ from pathlib import Path
 from common import BENCH_DIR, CpuShare, append_section
 from replay_baselines import OPENMP_WAIT, RIDGE, Baseline, deep_lgbm, example_lgbm, passive_openmp, run
 from replay_data import (
+    REPLAY_DATA_VERSION,
     benchmark_column,
     ensure_source,
     feature_sets,
@@ -42,6 +43,7 @@ from replay_scoring import era_scores
 from replay_service import run_service
 
 from model_core.knobs import default
+from tournament_sim.versions import VERSIONS
 
 MODELS = ("lgbm-all", "lgbm-medium", "lgbm-deep", "ridge")
 DEFAULT_DEEP_TREES = 1500  # eval scale, 2 shared cores: 1,500 at lr 0.02 took 6 min; 30,000 at lr 0.001 ~2 h
@@ -65,6 +67,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--unresolved", type=int, default=4, help="served eras before the cut without targets"
     )
     parser.add_argument("--live-era", default="number", choices=["number", "X"])
+    # v5.2 by default: the cached sources and the results recorded in RESULTS.md are v5.2, and a
+    # run on another version would not be comparable with them. The service asks for its
+    # NUMERAI_DATASET_VERSION: with v5.3, pass --env NUMERAI_DATASET_VERSION=v5.3 too.
+    parser.add_argument(
+        "--data-version",
+        default=REPLAY_DATA_VERSION,
+        choices=list(VERSIONS),
+        help="dataset version of the simulated tournament (default v5.2, as the recorded results)",
+    )
     parser.add_argument("--no-service", action="store_true", help="the baselines only")
     parser.add_argument(
         "--models", default=",".join(MODELS), help=f"baselines to train, of {','.join(MODELS)}"
@@ -112,7 +123,7 @@ def score_model(name, features, predictions, answers, bench, rounds, **timing) -
 
 def run_seed(args: argparse.Namespace, seed: int, work: Path) -> tuple[SeedResult, list[Baseline]]:
     share = CpuShare()
-    source, generation_s, cached = ensure_source(work, args.scale, seed)
+    source, generation_s, cached = ensure_source(work, args.scale, seed, args.data_version)
     seed_dir = work / f"{args.scale}-seed{seed}"
     replay_dir = seed_dir / "replay"
     manifest, replay_s = fresh_replay(source, replay_dir, args.holdout, args.unresolved, args.live_era)

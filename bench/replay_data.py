@@ -19,25 +19,34 @@ import polars as pl
 
 from model_core import schema
 from tournament_sim.generate import generate_tournament
-from tournament_sim.layout import STATE_FILE, round_dir
+from tournament_sim.layout import STATE_FILE, round_file
 from tournament_sim.replay import ReplayManifest, answers_path, make_replay
 
 GENERATED_FILE = "generated.json"  # written last in a cached source: how long it took
 
 
-def ensure_source(work: Path, scale: str, seed: int) -> tuple[Path, float, bool]:
-    """The generated tournament for (scale, seed) under `work`: (path, generation seconds, cached).
-    Generated into a temporary sibling and renamed, so a cache is complete or absent."""
-    path = work / f"source-{scale}-{seed}"
+# The version the recorded results (bench/RESULTS.md) were measured on: its v5.2 files are
+# byte-identical to those of before v5.3 existed, so a cached source and new runs stay comparable.
+REPLAY_DATA_VERSION = "v5.2"
+
+
+def ensure_source(
+    work: Path, scale: str, seed: int, data_version: str = REPLAY_DATA_VERSION
+) -> tuple[Path, float, bool]:
+    """The generated tournament for (scale, seed, version) under `work`: (path, generation
+    seconds, cached). Generated into a temporary sibling and renamed, so a cache is complete or
+    absent. A v5.2 source keeps the name it had before there were versions (the same files)."""
+    name = f"source-{scale}-{seed}" + ("" if data_version == REPLAY_DATA_VERSION else f"-{data_version}")
+    path = work / name
     marker = path / GENERATED_FILE
     if marker.is_file() and (path / STATE_FILE).is_file():
         return path, json.loads(marker.read_text())["seconds"], True
-    tmp = work / f".source-{scale}-{seed}.tmp"
+    tmp = work / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(path, ignore_errors=True)
-    print(f"[replay] generating the {scale!r} tournament, seed {seed}", flush=True)
+    print(f"[replay] generating the {scale!r} tournament, seed {seed}, {data_version}", flush=True)
     started = time.perf_counter()
-    generate_tournament(tmp, scale, seed)
+    generate_tournament(tmp, scale, seed, data_version=data_version)
     seconds = time.perf_counter() - started
     (tmp / GENERATED_FILE).write_text(json.dumps({"scale": scale, "seed": seed, "seconds": seconds}))
     tmp.rename(path)
@@ -55,8 +64,8 @@ def fresh_replay(
 
 
 def feature_sets(replay_dir: Path) -> dict[str, list[str]]:
-    version = next(p for p in replay_dir.iterdir() if (p / schema.FEATURES_JSON).is_file())
-    return json.loads((version / schema.FEATURES_JSON).read_text())[schema.FEATURE_SETS_KEY]
+    features_json = replay_dir / dataset_version(replay_dir) / schema.FEATURES_JSON
+    return json.loads(features_json.read_text())[schema.FEATURE_SETS_KEY]
 
 
 def _int8_features(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
@@ -121,9 +130,11 @@ class LiveEra:
 
 
 def load_live(replay_dir: Path, manifest: ReplayManifest, features: list[str]) -> list[LiveEra]:
+    """The live file of each held-out round, of the version `load_served` reads."""
     out = []
+    version = dataset_version(replay_dir)
     for number, era in sorted(manifest.rounds.items(), key=lambda item: int(item[0])):
-        frame = pl.read_parquet(round_dir(replay_dir, int(number)) / schema.LIVE_FILE)
+        frame = pl.read_parquet(round_file(replay_dir, int(number), version, schema.LIVE_FILE))
         ids = pd.Index(frame[schema.ID].to_list(), name=schema.ID)
         out.append(LiveEra(int(number), era, ids, _int8_features(frame, features)))
     return out

@@ -23,7 +23,7 @@ from tournament_sim.layout import (
     UPLOADS_DIR,
     SimState,
     load_state,
-    round_dir,
+    round_file,
     round_window,
     save_state,
 )
@@ -74,11 +74,11 @@ def build_fake_sim_dir(path: Path) -> Path:
     meta.to_parquet(version_dir / schema.META_MODEL_FILE)
     for number in range(FAKE_FIRST_ROUND, FAKE_LAST_ROUND + 1):
         live = _frame(rng, [6], 15, schema.DATA_TYPE_LIVE)
-        live_dir = round_dir(path, number)
-        live_dir.mkdir(parents=True, exist_ok=True)
-        live.to_parquet(live_dir / schema.LIVE_FILE)
+        live_file = round_file(path, number, schema.DEFAULT_DATASET_VERSION, schema.LIVE_FILE)
+        live_file.parent.mkdir(parents=True, exist_ok=True)
+        live.to_parquet(live_file)
         live_benchmarks = pd.DataFrame({"v52_lgbm_ender20": rng.random(len(live))}, index=live.index)
-        live_benchmarks.to_parquet(live_dir / schema.LIVE_BENCHMARKS_FILE)
+        live_benchmarks.to_parquet(live_file.with_name(schema.LIVE_BENCHMARKS_FILE))
     state = SimState(
         dataset_version=schema.DEFAULT_DATASET_VERSION,
         first_round=FAKE_FIRST_ROUND,

@@ -27,7 +27,14 @@ from tournament_sim.graphql_common import (
     require_tournament,
     round_is_open,
 )
-from tournament_sim.layout import ROUNDS_DIR, TOURNAMENT_ID, SimState, load_state, round_dir
+from tournament_sim.layout import (
+    ROUNDS_DIR,
+    TOURNAMENT_ID,
+    SimState,
+    load_state,
+    offered_versions,
+    round_file,
+)
 from tournament_sim.uploads import (
     resolve_create_diagnostics,
     resolve_create_submission,
@@ -37,8 +44,8 @@ from tournament_sim.uploads import (
 
 FILES_PREFIX = "/files/"
 
-# Files of a dataset version the server hands out, and the per-round files ("v5.2/live.parquet"
-# always means the live file of the requested round).
+# Files of a dataset version the server hands out, and the per-round files ("v5.3/live.parquet"
+# always means v5.3's live file of the requested round). Every offered version is served.
 DATASET_FILES = schema.REQUIRED_DATASET_FILES + schema.OPTIONAL_DATASET_FILES
 ROUND_FILES = schema.ROUND_FILES + schema.OPTIONAL_ROUND_FILES
 
@@ -50,12 +57,15 @@ _FIRST_FIELD = re.compile(r"\{\s*([A-Za-z_]\w*)")
 
 
 def resolve_list_datasets(ctx: RequestContext, state: SimState, variables: dict[str, Any]) -> list[str]:
+    """The files of every offered version, each with its round files of the requested round."""
     require_tournament(variables)
     number = resolve_round(state, variables.get("round"))
-    version_dir = ctx.sim_dir / state.dataset_version
-    names = [name for name in DATASET_FILES if (version_dir / name).is_file()]
-    names += [name for name in ROUND_FILES if (round_dir(ctx.sim_dir, number) / name).is_file()]
-    return [schema.dataset_file(state.dataset_version, name) for name in names]
+    names = []
+    for version in offered_versions(ctx.sim_dir):
+        present = [name for name in DATASET_FILES if (ctx.sim_dir / version / name).is_file()]
+        present += [name for name in ROUND_FILES if round_file(ctx.sim_dir, number, version, name).is_file()]
+        names += [schema.dataset_file(version, name) for name in present]
+    return names
 
 
 def resolve_dataset(ctx: RequestContext, state: SimState, variables: dict[str, Any]) -> str:
@@ -65,14 +75,21 @@ def resolve_dataset(ctx: RequestContext, state: SimState, variables: dict[str, A
         raise GraphQLError("dataset: argument filename (String!) is required")
     number = resolve_round(state, variables.get("round"))
     version, _, name = filename.partition("/")
-    if version != state.dataset_version or name not in DATASET_FILES + ROUND_FILES:
+    offered = offered_versions(ctx.sim_dir)
+    if version not in offered:
         raise GraphQLError(
-            f"dataset {filename!r} not found (version {state.dataset_version} has: {_names()})"
+            f"dataset {filename!r} not found: version {version!r} is not offered "
+            f"(offered versions: {', '.join(offered) or 'none'})"
         )
-    relative = f"{ROUNDS_DIR}/{number}/{name}" if name in ROUND_FILES else f"{version}/{name}"
-    if not (ctx.sim_dir / relative).is_file():
+    if name not in DATASET_FILES + ROUND_FILES:
+        raise GraphQLError(f"dataset {filename!r} not found (version {version} has: {_names()})")
+    if name in ROUND_FILES:
+        path = round_file(ctx.sim_dir, number, version, name)
+    else:
+        path = ctx.sim_dir / version / name
+    if not path.is_file():
         raise GraphQLError(f"dataset {filename!r} for round {number} not found")
-    return f"{ctx.base_url}{FILES_PREFIX}{relative}"
+    return f"{ctx.base_url}{FILES_PREFIX}{path.relative_to(ctx.sim_dir).as_posix()}"
 
 
 def resolve_rounds(ctx: RequestContext, state: SimState, variables: dict[str, Any]) -> list[dict[str, Any]]:
@@ -169,11 +186,19 @@ def _names() -> str:
 # Files: what the URLs handed out point to
 
 
-def download_path(sim_dir: Path, state: SimState, relative: str) -> Path | None:
-    """The file behind `/files/<relative>`, or None: only dataset and round files, never oracle/."""
+def download_path(sim_dir: Path, relative: str) -> Path | None:
+    """The file behind `/files/<relative>`, or None: only the dataset files of an offered version
+    (`<version>/<name>`) and their round files (`rounds/<n>/<version>/<name>`), never oracle/."""
     parts = relative.split("/")
-    dataset_file = len(parts) == 2 and parts[0] == state.dataset_version and parts[1] in DATASET_FILES
-    round_file = len(parts) == 3 and parts[0] == ROUNDS_DIR and parts[1].isdigit() and parts[2] in ROUND_FILES
+    offered = offered_versions(sim_dir)
+    dataset_file = len(parts) == 2 and parts[0] in offered and parts[1] in DATASET_FILES
+    round_file = (
+        len(parts) == 4
+        and parts[0] == ROUNDS_DIR
+        and parts[1].isdigit()
+        and parts[2] in offered
+        and parts[3] in ROUND_FILES
+    )
     if not (dataset_file or round_file):
         return None
     path = Path(sim_dir, *parts)

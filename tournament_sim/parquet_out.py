@@ -18,9 +18,8 @@ import pyarrow.parquet as pq
 from model_core import schema
 
 if TYPE_CHECKING:
-    from tournament_sim.generate import EraBlock
+    from tournament_sim.simulation import EraBlock
 
-BENCHMARK_MODELS = ("v52_lgbm_ender20", "v52_lgbm_ender60")
 COMPRESSION = "zstd"  # what the real files use; small and fast to read
 
 
@@ -34,7 +33,7 @@ class FileSchemas:
     oracle: pa.Schema
 
     @classmethod
-    def build(cls, features: list[str], targets: list[str]) -> FileSchemas:
+    def build(cls, features: list[str], targets: list[str], benchmark_models: tuple[str, ...]) -> FileSchemas:
         keys = [(schema.ID, pa.string()), (schema.ERA, pa.string())]
         return cls(
             data=_id_indexed(
@@ -42,7 +41,7 @@ class FileSchemas:
                 + [(name, pa.int8()) for name in features]
                 + [(name, pa.float32()) for name in targets]
             ),
-            benchmarks=_id_indexed(keys + [(name, pa.float32()) for name in BENCHMARK_MODELS]),
+            benchmarks=_id_indexed(keys + [(name, pa.float32()) for name in benchmark_models]),
             meta_model=_id_indexed(
                 [*keys, (schema.DATA_TYPE, pa.string()), (schema.META_MODEL_COLUMN, pa.float32())]
             ),
@@ -54,7 +53,13 @@ class FileSchemas:
         null_masks: dict[int, np.ndarray] = {}
         for feature, row in zip(*block.null_cells, strict=True):
             null_masks.setdefault(int(feature), np.zeros(n, dtype=bool))[row] = True
-        features = [pa.array(values, mask=null_masks.get(k)) for k, values in enumerate(block.features)]
+        missing = block.missing_features
+        features = [
+            pa.nulls(n, pa.int8())
+            if missing is not None and missing[k]
+            else pa.array(values, mask=null_masks.get(k))
+            for k, values in enumerate(block.features)
+        ]
         targets = [pa.array(values, from_pandas=True) for values in block.targets]  # NaN -> null
         columns = [*_keys(block, era), pa.repeat(block.data_type, n), *features, *targets]
         return pa.Table.from_arrays(columns, schema=self.data)

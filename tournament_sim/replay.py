@@ -14,8 +14,11 @@ dataset is everything before the first of them (the cut), as Numerai's files loo
 - nothing after the cut: the source's eras after the held-out block, its live rounds and its
   oracle are not copied.
 
-The held-out answers (id, round, true era, `target`, the benchmark models, the meta model, the
-oracle) go to `DIR/answers/`, which the stand-in never serves (`graphql_api.download_path` hands
+Every dataset version the source offers is replayed alike (they share eras and ids): each gets
+its served files under `DIR/<version>/` and its live files under `DIR/rounds/<n>/<version>/`.
+
+The held-out answers (id, round, true era, `target`, the benchmark models of every version, the
+meta model, the oracle) go to `DIR/answers/`, which the stand-in never serves (`graphql_api.download_path` hands
 out dataset and round files only). The output follows `layout.py`, so `sim serve DIR` and
 `sim advance-round DIR` work on it unchanged. Files are read one row group at a time (never as a
 whole, never as floats) and written atomically; `sim_state.json` is written last, so a replay
@@ -41,7 +44,8 @@ from tournament_sim.layout import (
     STATE_FILE,
     SimState,
     load_state,
-    round_dir,
+    offered_versions,
+    round_file,
     round_window,
     save_state,
     write_text_atomic,
@@ -82,6 +86,19 @@ class ReplayManifest:
         return cls(**json.loads((Path(replay_dir) / ANSWERS_DIR / MANIFEST_FILE).read_text()))
 
 
+@dataclasses.dataclass(frozen=True)
+class ServedVersion:
+    """Where one dataset version of the replay is read from and written to."""
+
+    src: Path  # SOURCE/<version>
+    dst: Path  # OUT/<version>
+    out_dir: Path  # OUT, whose rounds/<n>/<version>/ get the held-out eras
+    version: str
+
+    def round_file(self, number: int, name: str) -> Path:
+        return round_file(self.out_dir, number, self.version, name)
+
+
 def make_replay(
     source_dir: Path,
     out_dir: Path,
@@ -101,8 +118,11 @@ def make_replay(
         raise FileExistsError(f"{out_dir}: not empty; a replay is written into a fresh directory")
     state = load_state(source_dir)
     first_round = state.first_round if first_round is None else first_round
-    src = source_dir / state.dataset_version
-    dst = out_dir / state.dataset_version
+    versions = offered_versions(source_dir)
+    if not versions:
+        raise FileNotFoundError(f"{source_dir}: no dataset version (no v<major>.<minor>/features.json)")
+    # The versions share eras, ids and targets: the newest one tells which eras to hold out.
+    src = source_dir / versions[-1]
     validation_eras, resolved = _validation_eras(src / schema.VALIDATION_FILE)
     held = resolved[-holdout:]
     served_validation = [era for era in validation_eras if era < held[0]]
@@ -115,16 +135,19 @@ def make_replay(
     # A target of horizon h eras is unknown in the last `unresolved + h - 4` served eras.
     null_eras = {name: _last(served_validation, unresolved + _extra_eras(name)) for name in targets}
     unresolved_eras = _last(served_validation, unresolved)
-    rounds = {era: first_round + k for k, era in enumerate(held)}
-    dst.mkdir(parents=True, exist_ok=True)
-    for name in (schema.FEATURES_JSON, schema.TRAIN_FILE):
-        publish(dst / name, lambda tmp, name=name: shutil.copyfile(src / name, tmp))
-    _write_validation(src, dst, out_dir, rounds, null_eras, unresolved_eras, live_era_label)
-    benchmark_models = _write_benchmarks(src, dst, out_dir, rounds, live_era_label)
-    meta = src / schema.META_MODEL_FILE
     resolved_served = [era for era in served_validation if era not in unresolved_eras]
-    if meta.is_file():
-        _copy_eras(meta, dst / schema.META_MODEL_FILE, set(resolved_served))
+    rounds = {era: first_round + k for k, era in enumerate(held)}
+    benchmark_models: dict[str, None] = {}  # ordered, in case two versions share a benchmark
+    for version in versions:
+        served = ServedVersion(source_dir / version, out_dir / version, out_dir, version)
+        served.dst.mkdir(parents=True, exist_ok=True)
+        for name in (schema.FEATURES_JSON, schema.TRAIN_FILE):
+            publish(served.dst / name, lambda tmp, path=served.src / name: shutil.copyfile(path, tmp))
+        _write_validation(served, rounds, null_eras, unresolved_eras, live_era_label)
+        benchmark_models.update(dict.fromkeys(_write_benchmarks(served, rounds, live_era_label)))
+        meta = served.src / schema.META_MODEL_FILE
+        if meta.is_file():
+            _copy_eras(meta, served.dst / schema.META_MODEL_FILE, set(resolved_served))
     train_eras = _eras(src / schema.TRAIN_FILE)
     manifest = ReplayManifest(
         source=str(source_dir.resolve()),
@@ -138,14 +161,14 @@ def make_replay(
         rounds={str(number): era for era, number in rounds.items()},
         first_round=first_round,
         last_round=first_round + holdout - 1,
-        benchmark_models=benchmark_models,
+        benchmark_models=list(benchmark_models),
     )
-    _write_answers(source_dir, out_dir, rounds, meta if meta.is_file() else None)
+    _write_answers(source_dir, versions, out_dir, rounds)
     write_text_atomic(out_dir / ANSWERS_DIR / MANIFEST_FILE, manifest.to_json())
     save_state(
         out_dir,
         SimState(
-            dataset_version=state.dataset_version,
+            dataset_version=versions[-1],
             first_round=first_round,
             last_round=manifest.last_round,
             current=round_window(first_round, window_minutes),
@@ -251,42 +274,40 @@ def _live_label(era: str, live_era_label: str) -> str:
 
 
 def _write_validation(
-    src: Path,
-    dst: Path,
-    out_dir: Path,
+    version: ServedVersion,
     rounds: dict[str, int],
     null_eras: dict[str, set[str]],
     unresolved_eras: set[str],
     live_era_label: str,
 ) -> None:
-    path = src / schema.VALIDATION_FILE
+    path = version.src / schema.VALIDATION_FILE
     cut = min(rounds)
     file_schema = pq.ParquetFile(path).schema_arrow
-    with RowGroupWriter(dst / schema.VALIDATION_FILE, file_schema, ERAS_PER_GROUP) as served:
+    with RowGroupWriter(version.dst / schema.VALIDATION_FILE, file_schema, ERAS_PER_GROUP) as served:
         for era, table in _complete_eras(path):
             if era < cut:
                 served.add(_served_table(table, era, null_eras, unresolved_eras))
             elif era in rounds:
                 live = _live_table(table, _live_label(era, live_era_label))
-                write_table(round_dir(out_dir, rounds[era]) / schema.LIVE_FILE, live)
+                write_table(version.round_file(rounds[era], schema.LIVE_FILE), live)
 
 
-def _write_benchmarks(
-    src: Path, dst: Path, out_dir: Path, rounds: dict[str, int], live_era_label: str
-) -> list[str]:
-    path = src / schema.VALIDATION_BENCHMARKS_FILE
+def _write_benchmarks(version: ServedVersion, rounds: dict[str, int], live_era_label: str) -> list[str]:
+    path = version.src / schema.VALIDATION_BENCHMARKS_FILE
     if not path.is_file():
         return []
     cut = min(rounds)
     file_schema = pq.ParquetFile(path).schema_arrow
-    with RowGroupWriter(dst / schema.VALIDATION_BENCHMARKS_FILE, file_schema, ERAS_PER_GROUP) as served:
+    with RowGroupWriter(
+        version.dst / schema.VALIDATION_BENCHMARKS_FILE, file_schema, ERAS_PER_GROUP
+    ) as served:
         for era, table in _complete_eras(path):
             if era < cut:
                 served.add(table)
             elif era in rounds:
                 label = pa.repeat(pa.scalar(_live_label(era, live_era_label), pa.string()), table.num_rows)
                 write_table(
-                    round_dir(out_dir, rounds[era]) / schema.LIVE_BENCHMARKS_FILE,
+                    version.round_file(rounds[era], schema.LIVE_BENCHMARKS_FILE),
                     _set_column(table, schema.ERA, label),
                 )
     return [name for name in file_schema.names if name not in (schema.ID, schema.ERA)]
@@ -311,24 +332,32 @@ def _held_out_rows(path: Path, rounds: dict[str, int], columns: list[str] | None
     return pa.concat_tables(parts)
 
 
-def _write_answers(source_dir: Path, out_dir: Path, rounds: dict[str, int], meta: Path | None) -> None:
-    """answers.parquet: round, id, era (the true one), target, the benchmark models, the meta model
-    and the oracle's prediction of every held-out row, sorted by round and id."""
-    state = load_state(source_dir)
-    src = source_dir / state.dataset_version
+def _write_answers(source_dir: Path, versions: list[str], out_dir: Path, rounds: dict[str, int]) -> None:
+    """answers.parquet: round, id, era (the true one), target, the benchmark models (of every
+    version), the meta model and the oracle's prediction of every held-out row, sorted by round
+    and id. The versions share ids, targets and the meta model: those come from the newest."""
+    newest = source_dir / versions[-1]
     keys = [schema.ID, schema.ERA]
-    answers = _held_out_rows(src / schema.VALIDATION_FILE, rounds, [*keys, schema.MAIN_TARGET])
+    answers = _held_out_rows(newest / schema.VALIDATION_FILE, rounds, [*keys, schema.MAIN_TARGET])
     era_round = pa.array([rounds[era] for era in answers[schema.ERA].to_pylist()], pa.int32())
     answers = answers.add_column(0, ROUND, era_round)
     oracle = _held_out_rows(source_dir / ORACLE_DIR / f"{schema.DATA_TYPE_VALIDATION}.parquet", rounds)
+    meta = _held_out_rows(newest / schema.META_MODEL_FILE, rounds, [*keys, schema.META_MODEL_COLUMN])
+    benchmarks = [
+        _held_out_rows(source_dir / v / schema.VALIDATION_BENCHMARKS_FILE, rounds) for v in versions
+    ]
     extras = [
-        _held_out_rows(src / schema.VALIDATION_BENCHMARKS_FILE, rounds),
-        _held_out_rows(meta, rounds, [*keys, schema.META_MODEL_COLUMN]) if meta else None,
+        *benchmarks,
+        meta,
         None if oracle is None else oracle.rename_columns({schema.PREDICTION: ORACLE_COLUMN}),
     ]
     for extra in extras:
         if extra is not None:
-            extra = extra.drop_columns([schema.ERA]).replace_schema_metadata(None)
+            # era, and a benchmark two versions share, are in the answers already
+            known = [
+                name for name in extra.column_names if name != schema.ID and name in answers.column_names
+            ]
+            extra = extra.drop_columns(known).replace_schema_metadata(None)
             answers = answers.join(extra, schema.ID, join_type="left outer")
     order = pc.sort_indices(answers, [(ROUND, "ascending"), (schema.ID, "ascending")])
     write_table(answers_path(out_dir), answers.take(order).replace_schema_metadata(None))

@@ -9,18 +9,20 @@ import datetime as dt
 from pathlib import Path
 
 from model_core import schema
-from tournament_sim.layout import load_state, round_dir, round_window, save_state
+from tournament_sim.layout import load_state, offered_versions, round_file, round_window, save_state
 
 
 def advance_round(sim_dir: Path, window_minutes: float = 60.0) -> int:
     """Open the next round for `window_minutes`; returns its number."""
     state = load_state(sim_dir)
     number = state.current.number + 1
-    live = round_dir(sim_dir, number) / schema.LIVE_FILE
-    if number > state.last_round or not live.is_file():
+    # Every offered version serves the round, so each needs its live file.
+    live = [round_file(sim_dir, number, version, schema.LIVE_FILE) for version in offered_versions(sim_dir)]
+    missing = [str(path) for path in live if not path.is_file()]
+    if number > state.last_round or missing or not live:
         raise ValueError(
             f"cannot open round {number}: no live file was generated for it "
-            f"(last_round={state.last_round}, expected {live})"
+            f"(last_round={state.last_round}, missing {', '.join(missing) or 'every version'})"
         )
     state.current = round_window(number, window_minutes)
     save_state(sim_dir, state)

@@ -241,8 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- downloads and uploads -------------------------------------------------------------------
 
     def _download(self, relative: str) -> None:
-        state = load_state(self.server.sim.sim_dir)
-        path = graphql_api.download_path(self.server.sim.sim_dir, state, relative)
+        path = graphql_api.download_path(self.server.sim.sim_dir, relative)
         if path is None:
             raise _HttpError(404, f"file not found: {relative}")
         size = path.stat().st_size

@@ -167,13 +167,20 @@ NOISE_FEATURE_SHARE = 0.1  # features that load on nothing
 NEWER_FEATURE_SHARE = 0.05
 NEWER_FEATURES_ERA_SHARE = 0.15  # the newer features are all 2 in this share of the first eras
 GROUP_HOME_DIMS = 4  # each group loads mostly on its own few latent dims
+FEATURE_NULL_RATE = 0.0002  # nulls among validation and live feature values
 
 
 def draw_feature_model(
-    n_features: int, n_eras: int, dynamics: Dynamics, groups: tuple[str, ...], rng: np.random.Generator
+    n_features: int,
+    n_eras: int,
+    dynamics: Dynamics,
+    groups: tuple[str, ...],
+    rng: np.random.Generator,
+    taken: frozenset[str] = frozenset(),
 ) -> FeatureModel:
-    """Loadings, noise and names of `n_features` features; each group loads mostly on a few
-    latent dims of its own, some features are pure noise, some only exist after ~15% of eras."""
+    """Loadings, noise and names (none of them in `taken`) of `n_features` features; each group
+    loads mostly on a few latent dims of its own, some features are pure noise, some only exist
+    after ~15% of eras."""
     dims, n_sectors = dynamics.n_latent, dynamics.n_sectors
     group_of = rng.permutation(np.arange(n_features) % len(groups))
     home = np.full((len(groups), dims), 0.2)
@@ -192,7 +199,7 @@ def draw_feature_model(
     pure_noise = rng.random(n_features) < NOISE_FEATURE_SHARE
     latent[pure_noise] = 0.0
     sector[pure_noise] = 0.0
-    names = feature_names(n_features, rng)
+    names = feature_names(n_features, rng, taken)
     return FeatureModel(
         names=names,
         groups={
@@ -211,8 +218,11 @@ _VOWELS = ("a", "e", "i", "o", "u", "ai", "ea", "ou")
 _CODAS = ("", "", "", "n", "r", "s", "l", "nt", "st")
 
 
-def feature_names(count: int, rng: np.random.Generator) -> tuple[str, ...]:
-    """`feature_<word>_<word>` names made of pseudo-words, unique, deterministic per rng."""
+def feature_names(
+    count: int, rng: np.random.Generator, taken: frozenset[str] = frozenset()
+) -> tuple[str, ...]:
+    """`feature_<word>_<word>` names made of pseudo-words, unique and none of them in `taken`,
+    deterministic per rng (and the same draws as without `taken` when it holds none of them)."""
 
     def word() -> str:
         syllables = int(rng.integers(2, 4))
@@ -222,7 +232,9 @@ def feature_names(count: int, rng: np.random.Generator) -> tuple[str, ...]:
 
     names: dict[str, None] = {}
     while len(names) < count:
-        names.setdefault(f"feature_{word()}_{word()}", None)
+        name = f"feature_{word()}_{word()}"
+        if name not in taken:
+            names.setdefault(name, None)
     return tuple(names)
 
 
@@ -241,6 +253,14 @@ def era_features(
         unavailable |= model.newer
     features[unavailable] = 2  # how the real data shows a feature missing for a whole era
     return features
+
+
+def scattered_nulls(n_features: int, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(feature index, row index) of the null cells of an era of `n` rows: about
+    FEATURE_NULL_RATE of them, anywhere, as the real validation and live files have a few."""
+    cells = n_features * n
+    flat = rng.integers(0, cells, rng.binomial(cells, FEATURE_NULL_RATE))
+    return np.divmod(flat, n)
 
 
 def unit_noise(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:

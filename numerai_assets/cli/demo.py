@@ -23,7 +23,13 @@ def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
     for stale in (sim_dir, workdir / "home", workdir / "dagster"):
         shutil.rmtree(stale, ignore_errors=True)
     print(f"[demo] generating the {scale!r} simulated tournament in {sim_dir} (seed {seed})", flush=True)
-    generate_tournament(sim_dir, scale, seed, progress=lambda m: print(f"[sim] {m}", flush=True))
+    generate_tournament(
+        sim_dir,
+        scale,
+        seed,
+        data_version="v5.2",  # TODO(latest): default once the service resolves "latest"
+        progress=lambda m: print(f"[sim] {m}", flush=True),
+    )
     state = load_state(sim_dir)
     with SimServer(sim_dir) as server:
         print(f"[demo] Numerai API stand-in at {server.url}", flush=True)

@@ -13,6 +13,7 @@ from numerai_assets.cli.runs import TrainingRunError
 from numerai_assets.shared.numerai_api import NumeraiAPIError
 from numerai_assets.shared.settings import SettingsError
 from tournament_sim.server import PortInUseError
+from tournament_sim.versions import LATEST_VERSION, VERSIONS
 
 EXPECTED_ERRORS = (
     DataContractError,
@@ -34,12 +35,22 @@ def _sim_generate(args: argparse.Namespace) -> None:
         Path(args.dir),
         args.scale,
         args.seed,
+        data_version=args.data_version,
         live_era_label=args.live_era,
         progress=lambda m: print(m, flush=True),
     )
     print(
-        f"simulated tournament in {args.dir}: rounds {state.first_round}..{state.last_round}, current {state.current.number}"
+        f"simulated tournament in {args.dir}: {state.dataset_version}, "
+        f"rounds {state.first_round}..{state.last_round}, current {state.current.number}"
     )
+
+
+def _sim_add_version(args: argparse.Namespace) -> None:
+    from tournament_sim.generate import add_version
+    from tournament_sim.layout import offered_versions
+
+    add_version(Path(args.dir), args.data_version, progress=lambda m: print(m, flush=True))
+    print(f"simulated tournament in {args.dir}: offers {', '.join(offered_versions(Path(args.dir)))}")
 
 
 def _sim_serve(args: argparse.Namespace) -> None:
@@ -124,14 +135,25 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("sim", help="the simulated tournament").add_subparsers(
         dest="sim_command", required=True
     )
-    gen = sim.add_parser("generate", help="write a Numerai-shaped tournament under DIR/v5.2")
+    gen = sim.add_parser("generate", help="write a Numerai-shaped tournament under DIR/<data version>")
     gen.add_argument("dir")
     gen.add_argument("--scale", default="tiny", choices=["tiny", "demo", "full"])
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument(
+        "--data-version", default=LATEST_VERSION, choices=list(VERSIONS), help="the dataset version to write"
+    )
+    gen.add_argument(
         "--live-era", default="number", choices=["number", "X"], help="how live files label their era"
     )
     gen.set_defaults(func=_sim_generate)
+    add = sim.add_parser(
+        "add-version", help="add another dataset version of the same tournament (same world, rounds kept)"
+    )
+    add.add_argument("dir")
+    add.add_argument(
+        "--data-version", default=LATEST_VERSION, choices=list(VERSIONS), help="the dataset version to add"
+    )
+    add.set_defaults(func=_sim_add_version)
     serve = sim.add_parser("serve", help="serve the Numerai API stand-in on 127.0.0.1")
     serve.add_argument("dir")
     serve.add_argument("--port", type=int, default=8765)

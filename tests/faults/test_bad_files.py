@@ -26,7 +26,7 @@ def _a_medium_feature(tournament: Path) -> str:
     [
         ("v5.2/validation.parquet", "feature", "raw/v5.2"),
         ("v5.2/train.parquet", "target", "raw/v5.2"),
-        ("rounds/{round}/live.parquet", "era", "rounds/{round}"),
+        ("rounds/{round}/v5.2/live.parquet", "era", "rounds/{round}"),
     ],
     ids=["validation_without_a_feature", "train_without_target", "live_without_era"],
 )

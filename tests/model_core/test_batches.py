@@ -20,7 +20,7 @@ HORIZON = schema.ERAS_PER_HORIZON[20]
 def store(tmp_path_factory: pytest.TempPathFactory) -> EraStore:
     """The tiny simulated tournament: ~80 eras of ~100 stocks, the last few unresolved."""
     path = tmp_path_factory.mktemp("sim")
-    generate_tournament(path / "sim", "tiny", seed=0)
+    generate_tournament(path / "sim", "tiny", seed=0, data_version=schema.DEFAULT_DATASET_VERSION)
     built, _ = build_era_store(path / "sim" / schema.DEFAULT_DATASET_VERSION, path / "clean", CleanConfig())
     assert len(built.resolved_eras()) < len(built.eras)  # the tests below rely on unresolved eras
     return built

@@ -82,7 +82,7 @@ def test_raw_round_downloads_the_round_to_its_own_path(
         partition_key=str(number),
     )
     live = home.layout.round_dir(number, "v5.2") / "live.parquet"
-    source = tournament / "rounds" / str(number) / "live.parquet"
+    source = tournament / "rounds" / str(number) / "v5.2" / "live.parquet"
     assert live.read_bytes() == source.read_bytes()
     meta = _metadata(result, "raw_round")
     assert meta["round"] == number
@@ -214,7 +214,7 @@ def test_a_bad_live_file_leaves_the_good_round_download_current(
     dg.materialize([raw_round], resources=resources, instance=instance, partition_key=str(number))
     link = home.layout.round_dir(number, "v5.2")
     good, good_files = link.resolve(), _digests(link)
-    _duplicate_an_id(tournament / "rounds" / str(number) / "live.parquet")
+    _duplicate_an_id(tournament / "rounds" / str(number) / "v5.2" / "live.parquet")
     for _ in range(2):
         with pytest.raises(
             DataContractError, match=rf"round {number}: the download is rejected.*duplicate ids"

@@ -18,24 +18,25 @@ import pytest
 from model_core import schema
 from tournament_sim import layout
 from tournament_sim.generate import (
-    BENCHMARK_MODELS,
     DATA_TYPE_UNRESOLVED,
     SCALES,
     Scale,
     Simulation,
     generate_tournament,
 )
+from tournament_sim.versions import VERSIONS
 from tournament_sim.world import BELL_5, BELL_7
 
 TINY = SCALES["tiny"]
 FIRST_ROUND = 1000
-VERSION = schema.DEFAULT_DATASET_VERSION
+VERSION = "v5.2"  # these tests pin v5.2 down; tests/tournament_sim/test_versions.py covers v5.3
+BENCHMARK_MODELS = VERSIONS[VERSION].benchmark_models
 
 
 @pytest.fixture(scope="module")
 def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sim")
-    generate_tournament(out, "tiny", seed=0, first_round=FIRST_ROUND)
+    generate_tournament(out, "tiny", seed=0, data_version=VERSION, first_round=FIRST_ROUND)
     return out
 
 
@@ -43,7 +44,9 @@ def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sim_dir_x(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Same seed, live eras labelled "X"."""
     out = tmp_path_factory.mktemp("sim_x")
-    generate_tournament(out, "tiny", seed=0, live_era_label="X", first_round=FIRST_ROUND)
+    generate_tournament(
+        out, "tiny", seed=0, data_version=VERSION, live_era_label="X", first_round=FIRST_ROUND
+    )
     return out
 
 
@@ -82,8 +85,8 @@ def test_file_layout(sim_dir: Path) -> None:
     expected |= {f"{VERSION}/{schema.VALIDATION_BENCHMARKS_FILE}", f"{VERSION}/{schema.META_MODEL_FILE}"}
     expected |= {f"{layout.ORACLE_DIR}/train.parquet", f"{layout.ORACLE_DIR}/validation.parquet"}
     for number in live_rounds():
-        expected |= {f"{layout.ROUNDS_DIR}/{number}/{schema.LIVE_FILE}"}
-        expected |= {f"{layout.ROUNDS_DIR}/{number}/{schema.LIVE_BENCHMARKS_FILE}"}
+        expected |= {f"{layout.ROUNDS_DIR}/{number}/{VERSION}/{schema.LIVE_FILE}"}
+        expected |= {f"{layout.ROUNDS_DIR}/{number}/{VERSION}/{schema.LIVE_BENCHMARKS_FILE}"}
         expected |= {f"{layout.ORACLE_DIR}/live_{number}.parquet"}
     assert files == expected | {layout.STATE_FILE}
 
@@ -107,7 +110,7 @@ def test_dtypes_and_id_index(sim_dir: Path, train: pl.DataFrame, validation: pl.
     assert {arrow.field(t).type for t in targets_of(train)} == {pa.float32()}
     frame = pd.read_parquet(sim_dir / VERSION / schema.TRAIN_FILE)
     assert frame.index.name == schema.ID and schema.ID not in frame.columns
-    live = [pl.read_parquet(layout.round_dir(sim_dir, n) / schema.LIVE_FILE) for n in live_rounds()]
+    live = [pl.read_parquet(layout.round_file(sim_dir, n, VERSION, schema.LIVE_FILE)) for n in live_rounds()]
     ids = pl.concat([f.select(schema.ID) for f in (train, validation, *live)])[schema.ID]
     assert ids.n_unique() == len(ids)
     assert ids.str.contains(r"^n[0-9a-f]{15}$").all()
@@ -144,7 +147,7 @@ def test_nulls_only_in_validation_and_live(
     assert train.select(features).null_count().sum_horizontal().item() == 0
     assert validation.select(features).null_count().sum_horizontal().item() > 0
     live = pl.concat(
-        [pl.read_parquet(layout.round_dir(sim_dir, n) / schema.LIVE_FILE) for n in live_rounds()]
+        [pl.read_parquet(layout.round_file(sim_dir, n, VERSION, schema.LIVE_FILE)) for n in live_rounds()]
     )
     assert live.select(features).null_count().sum_horizontal().item() < 0.01 * live.height * len(features)
 
@@ -197,12 +200,14 @@ def test_unresolved_validation_eras(validation: pl.DataFrame) -> None:
 def test_live_files_hold_one_era_labelled_as_asked(label: str, sim_dir: Path, sim_dir_x: Path) -> None:
     directory = sim_dir if label == "number" else sim_dir_x
     for offset, number in enumerate(live_rounds()):
-        live = pl.read_parquet(layout.round_dir(directory, number) / schema.LIVE_FILE)
+        live = pl.read_parquet(layout.round_file(directory, number, VERSION, schema.LIVE_FILE))
         expected = schema.era_label(TINY.n_train_eras + TINY.n_validation_eras + 1 + offset)
         assert live[schema.ERA].unique().to_list() == [expected if label == "number" else "X"]
         assert (live[schema.DATA_TYPE] == schema.DATA_TYPE_LIVE).all()
         assert live.select(targets_of(live)).null_count().sum_horizontal().item() == live.height * 8
-        benchmarks = pl.read_parquet(layout.round_dir(directory, number) / schema.LIVE_BENCHMARKS_FILE)
+        benchmarks = pl.read_parquet(
+            layout.round_file(directory, number, VERSION, schema.LIVE_BENCHMARKS_FILE)
+        )
         assert benchmarks[schema.ID].to_list() == live[schema.ID].to_list()
         oracle = pl.read_parquet(directory / layout.ORACLE_DIR / f"live_{number}.parquet")
         assert oracle[schema.ID].to_list() == live[schema.ID].to_list()
@@ -262,7 +267,7 @@ def test_deterministic_per_seed(tmp_path: Path, sim_dir: Path, sim_dir_x: Path) 
     assert (sim_dir / train_file).read_bytes() == (sim_dir_x / train_file).read_bytes()
     oracle_file = Path(layout.ORACLE_DIR) / "validation.parquet"
     assert (sim_dir / oracle_file).read_bytes() == (sim_dir_x / oracle_file).read_bytes()
-    generate_tournament(tmp_path, "tiny", seed=1)
+    generate_tournament(tmp_path, "tiny", seed=1, data_version=VERSION)
     assert (tmp_path / train_file).read_bytes() != (sim_dir / train_file).read_bytes()
 
 
@@ -275,10 +280,12 @@ def test_sim_state(sim_dir: Path) -> None:
 
 
 def test_models_and_rounds_as_asked(tmp_path: Path) -> None:
-    state = generate_tournament(tmp_path, "tiny", models={"mine": "m-1"}, first_round=7, window_minutes=5)
+    state = generate_tournament(
+        tmp_path, "tiny", data_version=VERSION, models={"mine": "m-1"}, first_round=7, window_minutes=5
+    )
     assert layout.load_state(tmp_path) == state
     assert (state.models, state.first_round, state.last_round) == ({"mine": "m-1"}, 7, 9)
-    assert (layout.round_dir(tmp_path, 9) / schema.LIVE_FILE).exists()
+    assert (layout.round_file(tmp_path, 9, VERSION, schema.LIVE_FILE)).exists()
 
 
 def test_bad_arguments_are_named(tmp_path: Path) -> None:

@@ -13,12 +13,14 @@ import pytest
 import requests
 
 from model_core import schema
-from tournament_sim.generate import DATA_TYPE_UNRESOLVED, generate_tournament
-from tournament_sim.layout import ORACLE_DIR, load_state, round_dir
+from tournament_sim.generate import DATA_TYPE_UNRESOLVED, add_version, generate_tournament
+from tournament_sim.layout import ORACLE_DIR, load_state, offered_versions, round_file
 from tournament_sim.replay import ANSWERS_DIR, MANIFEST_FILE, ReplayManifest, answers_path, make_replay
 from tournament_sim.server import SimServer, advance_round
+from tournament_sim.versions import VERSIONS
 
-VERSION = schema.DEFAULT_DATASET_VERSION
+VERSION = "v5.2"  # the checks below read this one; the source offers v5.2 and v5.3
+NEWER = "v5.3"
 HOLDOUT = 3
 UNRESOLVED = 4
 FIRST_ROUND = 2000
@@ -27,7 +29,8 @@ FIRST_ROUND = 2000
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("source")
-    generate_tournament(out, "tiny", seed=5)
+    generate_tournament(out, "tiny", seed=5, data_version=VERSION)
+    add_version(out, NEWER)
     return out
 
 
@@ -96,7 +99,7 @@ def test_live_files_hold_one_held_out_era_without_targets(source: Path, replay) 
     replay_dir, manifest = replay
     answers = pl.read_parquet(answers_path(replay_dir))
     for number, era in manifest.rounds.items():
-        live = pl.read_parquet(round_dir(replay_dir, int(number)) / schema.LIVE_FILE)
+        live = pl.read_parquet(round_file(replay_dir, int(number), VERSION, schema.LIVE_FILE))
         label = era if manifest.live_era_label == "number" else "X"
         assert set(live[schema.ERA].to_list()) == {label}
         assert set(live[schema.DATA_TYPE].to_list()) == {schema.DATA_TYPE_LIVE}
@@ -105,9 +108,30 @@ def test_live_files_hold_one_held_out_era_without_targets(source: Path, replay) 
         expected = answers.filter(pl.col("round") == int(number))
         assert sorted(live[schema.ID].to_list()) == expected[schema.ID].to_list()
         assert set(expected[schema.ERA].to_list()) == {era}
-        benchmarks = pl.read_parquet(round_dir(replay_dir, int(number)) / schema.LIVE_BENCHMARKS_FILE)
+        benchmarks = pl.read_parquet(
+            round_file(replay_dir, int(number), VERSION, schema.LIVE_BENCHMARKS_FILE)
+        )
         assert benchmarks[schema.ID].to_list() == live[schema.ID].to_list()
         assert set(benchmarks[schema.ERA].to_list()) == {label}
+
+
+def test_every_version_is_replayed_on_the_same_eras_and_rows(replay) -> None:
+    replay_dir, manifest = replay
+    assert offered_versions(replay_dir) == [VERSION, NEWER]
+    assert load_state(replay_dir).dataset_version == NEWER
+    assert manifest.benchmark_models == [
+        *VERSIONS[VERSION].benchmark_models,
+        *VERSIONS[NEWER].benchmark_models,
+    ]
+    for name in (schema.VALIDATION_FILE, schema.META_MODEL_FILE):
+        older, newer = (pl.read_parquet(replay_dir / version / name) for version in (VERSION, NEWER))
+        assert newer.select(older.columns).equals(older), name  # v5.3 only adds columns
+    for number in manifest.rounds:
+        older, newer = (
+            pl.read_parquet(round_file(replay_dir, int(number), version, schema.LIVE_FILE))
+            for version in (VERSION, NEWER)
+        )
+        assert newer.select(older.columns).equals(older), number
 
 
 def test_answers_are_the_source_targets(source: Path, replay) -> None:
@@ -174,8 +198,8 @@ def test_eras_split_across_row_groups_are_kept_whole(source: Path, tmp_path: Pat
     assert without_source(whole) == without_source(pieces)
     for number in whole.rounds:
         for name in (schema.LIVE_FILE, schema.LIVE_BENCHMARKS_FILE):
-            a = pq.read_table(round_dir(tmp_path / "whole", int(number)) / name)
-            b = pq.read_table(round_dir(tmp_path / "pieces", int(number)) / name)
+            a = pq.read_table(round_file(tmp_path / "whole", int(number), VERSION, name))
+            b = pq.read_table(round_file(tmp_path / "pieces", int(number), VERSION, name))
             assert a.equals(b), (number, name)
     for name in (schema.VALIDATION_FILE, schema.VALIDATION_BENCHMARKS_FILE):
         a = pq.read_table(tmp_path / "whole" / VERSION / name)

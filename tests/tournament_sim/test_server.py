@@ -17,7 +17,7 @@ import requests
 
 from model_core import schema
 from tests.conftest import FAKE_CURRENT_ROUND, FAKE_FIRST_ROUND, FAKE_LAST_ROUND, FAKE_MODELS
-from tournament_sim.layout import STATE_FILE, round_dir
+from tournament_sim.layout import STATE_FILE, round_file
 from tournament_sim.server import (
     FaultConfig,
     PortInUseError,
@@ -47,7 +47,7 @@ def client(credentials: tuple[str, str] | None = None) -> numerapi.NumerAPI:
 
 
 def live_file(sim_dir: Path, number: int) -> Path:
-    return round_dir(sim_dir, number) / schema.LIVE_FILE
+    return round_file(sim_dir, number, VERSION, schema.LIVE_FILE)
 
 
 def write_predictions(sim_dir: Path, path: Path, number: int = FAKE_CURRENT_ROUND) -> Path:
