@@ -21,6 +21,7 @@ from tests.numerai_assets.tiny import tiny_definitions
 from tournament_sim.layout import round_file
 from tournament_sim.rounds import advance_round, close_round
 from tournament_sim.server import FaultConfig, list_submissions
+from tournament_sim.versions import LATEST_VERSION
 
 MODEL = "sim_model_b"  # the account holds two models: the service must be told which
 
@@ -51,11 +52,7 @@ def _failure_text(result):
 
 
 def _live_ids(tournament, round_number):
-    return set(
-        pd.read_parquet(
-            round_file(tournament, round_number, schema.DEFAULT_DATASET_VERSION, schema.LIVE_FILE)
-        ).index
-    )
+    return set(pd.read_parquet(round_file(tournament, round_number, LATEST_VERSION, schema.LIVE_FILE)).index)
 
 
 def _evaluate_sensor(defs, instance, cursor=None):
@@ -256,7 +253,7 @@ def test_a_live_era_labelled_x_is_predicted_like_any_other(
     trained_home, tournament, tournament_state, server, instance
 ):
     current = tournament_state.current.number
-    live_file = round_file(tournament, current, schema.DEFAULT_DATASET_VERSION, schema.LIVE_FILE)
+    live_file = round_file(tournament, current, LATEST_VERSION, schema.LIVE_FILE)
     # polars keeps the int8 features as they are (pandas would turn those with nulls into floats)
     frame = pl.read_parquet(live_file).with_columns(pl.lit("X").alias(schema.ERA))
     frame.write_parquet(live_file)
@@ -340,7 +337,7 @@ def test_an_unusable_benchmark_file_is_reported_not_held_against_the_predictions
     trained_home, tournament, tournament_state, server, instance
 ):
     current = tournament_state.current.number
-    bench_file = round_file(tournament, current, schema.DEFAULT_DATASET_VERSION, schema.LIVE_BENCHMARKS_FILE)
+    bench_file = round_file(tournament, current, LATEST_VERSION, schema.LIVE_BENCHMARKS_FILE)
     pl.read_parquet(bench_file).select(schema.ID).write_parquet(bench_file)  # no model columns left
     result = _run_live(_defs(trained_home, server, tournament_state), instance, current)
     check, meta = _check_metadata(result)
