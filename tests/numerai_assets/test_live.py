@@ -330,7 +330,9 @@ def test_the_check_measures_agreement_with_the_live_benchmark_model(
     check, meta = _check_metadata(result)
     assert check.passed and result.success
     assert meta["benchmark_model"].endswith("_ender20")
-    assert 0 < meta["benchmark_corr"] < 1, meta
+    # measured, not a "not measured" reason; its sign on 117 stocks of the tiny v5.3 round is noise
+    # (the simulator's v53 benchmark agrees little with a model of the medium set there)
+    assert isinstance(meta["benchmark_corr"], float) and -1 < meta["benchmark_corr"] < 1, meta
 
 
 def test_an_unusable_benchmark_file_is_reported_not_held_against_the_predictions(
