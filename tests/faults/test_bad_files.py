@@ -26,7 +26,7 @@ def _a_medium_feature(tournament: Path) -> str:
     [
         ("v5.3/validation.parquet", "feature", "raw/v5.3"),
         ("v5.3/train.parquet", "target", "raw/v5.3"),
-        ("rounds/{round}/v5.3/live.parquet", "era", "rounds/{round}"),
+        ("rounds/{round}/v5.3/live.parquet", "era", "rounds/{round}/v5.3"),
     ],
     ids=["validation_without_a_feature", "train_without_target", "live_without_era"],
 )
