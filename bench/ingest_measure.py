@@ -71,7 +71,6 @@ def ensure_tournament(sim_dir: Path, scale: str, seed: int) -> None:
         sim_dir,
         scale,
         seed,
-        data_version="v5.2",  # TODO(latest): default once the service resolves "latest"
         progress=lambda m: print(f"[sim] {m}", flush=True),
     )
     print(f"[bench] generated in {time.perf_counter() - started:.0f}s", flush=True)

@@ -82,9 +82,7 @@ def bench_demo(args: argparse.Namespace, work: Path) -> dict:
     from tournament_sim.server import SimServer
 
     sim, started = work / "sim", time.perf_counter()
-    state = generate_tournament(
-        sim, args.scale, args.seed, data_version="v5.2"
-    )  # TODO(latest): default once the service resolves "latest"
+    state = generate_tournament(sim, args.scale, args.seed)
     generate_s = time.perf_counter() - started
     with SimServer(sim) as server:
         os.environ.update(

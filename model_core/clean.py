@@ -59,17 +59,22 @@ class CleanSummary:
 
 
 def build_era_store(
-    raw_dir: Path, link: Path, config: CleanConfig = CleanConfig(), progress: Progress | None = None
+    raw_dir: Path,
+    link: Path,
+    config: CleanConfig = CleanConfig(),
+    progress: Progress | None = None,
+    dataset_version: str | None = None,
 ) -> tuple[EraStore, CleanSummary]:
     """Clean a dataset version's train + validation files and publish the store at `link` (a symlink).
 
     The store is built in a staging directory and published only when complete, so a crash or a
-    bad file leaves the previous store untouched.
+    bad file leaves the previous store untouched. `dataset_version` ("v5.3") is recorded in its
+    manifest: what reads the store (training, the live path) knows which version's files it holds.
     """
     sources, features, targets = _dataset_sources(Path(raw_dir), config)
     # prefixed by the link, so stores published under other links in this folder are never pruned
     with staging_dir(Path(link).parent, prefix=Path(link).name, log=progress) as staged:
-        summary = clean_files(sources, features, targets, staged, progress, config)
+        summary = clean_files(sources, features, targets, staged, progress, config, dataset_version)
         final = publish_dir(staged, Path(link))
     return EraStore(final), summary
 
@@ -100,6 +105,7 @@ def clean_files(
     out_dir: Path,
     progress: Progress | None = None,
     config: CleanConfig = CleanConfig(),
+    dataset_version: str | None = None,
 ) -> CleanSummary:
     """Clean `sources` (train, then validation; disjoint eras) into an era store at `out_dir`."""
     started = time.perf_counter()
@@ -109,7 +115,12 @@ def clean_files(
         out_dir,
         features,
         present_targets,
-        metadata={"sources": [str(p) for p in sources], "missing_value": schema.MISSING},
+        metadata={
+            "sources": [str(p) for p in sources],
+            "missing_value": schema.MISSING,
+            "dataset_version": dataset_version,
+            "feature_set": config.feature_set,
+        },
     )
     for plan, era_frame, resolved in _checked_eras(
         plans, features, present_targets, config, progress, "cleaned"

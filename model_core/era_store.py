@@ -136,6 +136,9 @@ class EraStore:
         self.features: list[str] = self.manifest["features"]
         self.targets: list[str] = self.manifest["targets"]
         self.n_rows: int = self.manifest["rows"]
+        # The dataset version the store was cleaned from ("v5.3"); None for stores written before
+        # versions were recorded.
+        self.dataset_version: str | None = self.manifest.get("dataset_version")
         self.era_table = pl.read_parquet(self.path / ERAS_TABLE)
         self._rows = {row["era"]: row for row in self.era_table.iter_rows(named=True)}
         self._ids: pl.DataFrame | None = None

@@ -38,8 +38,9 @@ class EnsembleSpec:
     equal_weights: list[float]
     temporal_lags: int
     feature_set: str
-    features: list[str]
+    features: list[str]  # in model input order; live files are read by these names
     previous_version: str | None = None
+    dataset_version: str | None = None  # the era store's ("v5.3"): the version live files must be of
     created_at: str = ""
     oof: dict = dataclasses.field(default_factory=dict)  # per fold: mean / sharpe of its validation CORR
     # What predicts live (DESIGN.md section 6, "Selection and refit"): the chosen candidate, made

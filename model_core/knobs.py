@@ -37,8 +37,10 @@ KNOBS: tuple[Knob, ...] = (
         "feature_set",
         str,
         "all",
-        "`small`, `medium`, `all`, or a group (`serenity`, ...) of `features.json`",
+        "a set of `features.json` (`small`, `medium`, `all`, `quantum`, a group such as `serenity`) "
+        "or several, comma-separated (`medium,quantum`: their union)",
         "data",
+        pattern=r"^\s*\w+(\s*,\s*\w+)*\s*$",
     ),
     Knob(
         "clean_eras_per_chunk",

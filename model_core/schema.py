@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+# The version the benches and model_core tests were measured on. Not the service's default: that
+# is NUMERAI_DATASET_VERSION=latest, the newest version the API offers.
 DEFAULT_DATASET_VERSION = "v5.2"
 
 # Columns. `id` is the pandas index of the real files; polars and pyarrow see it as a column.

@@ -22,9 +22,7 @@ from tournament_sim.server import SimServer
 @pytest.fixture(scope="session")
 def tiny_tournament(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny_tournament")
-    generate_tournament(
-        path, "tiny", seed=7, data_version="v5.2"
-    )  # TODO(latest): default once the service resolves "latest"
+    generate_tournament(path, "tiny", seed=7)  # the simulator's newest version (v5.3)
     return path
 
 

@@ -65,13 +65,14 @@ def build_backfill_assets(eras_per_run: int) -> list[dg.AssetsDefinition]:
     ):
         """Predict and score the run's range of eras, the ensemble loaded once."""
         from numerai_assets.backfill import eras
+        from numerai_assets.shared.dataset_versions import current_model_dataset_dir
         from numerai_assets.shared.payout_settings import current_payout_settings
 
         selected = {key.to_user_string() for key in context.selected_asset_keys}
         layout, score = numerai_home.layout, ERA_SCORES in selected
         result = eras.backfill_eras(
             layout,
-            layout.raw_dataset_dir(numerai_home.dataset_version),
+            current_model_dataset_dir(layout),  # the version the current model was trained on
             diagnostics.benchmark_model,
             context.partition_keys,
             predict=ERA_PREDICTIONS in selected,

@@ -115,6 +115,12 @@ class EraBackfill:
         self.ensemble = Ensemble(current_model_dir(layout))
         self.model_version = self.ensemble.model_version
         self.store = EraStore(load_plan(layout).store_path)
+        if self.store.dataset_version != self.ensemble.spec.dataset_version:
+            raise DataContractError(
+                f"the era store {self.store.path} holds {self.store.dataset_version}, model version "
+                f"{self.model_version} was trained on {self.ensemble.spec.dataset_version}: rerun the "
+                "weekly training on this data"
+            )
         if self.store.features != self.ensemble.spec.features:
             raise DataContractError(
                 f"the era store {self.store.path} has {len(self.store.features)} features that are not "

@@ -27,7 +27,6 @@ def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
         sim_dir,
         scale,
         seed,
-        data_version="v5.2",  # TODO(latest): default once the service resolves "latest"
         progress=lambda m: print(f"[sim] {m}", flush=True),
     )
     state = load_state(sim_dir)

@@ -161,6 +161,7 @@ def status(defs: dg.Definitions, settings) -> list[tuple[str, str]]:
     version_text = "none (run `numerai-pipeline train`)" if version is None else version
     if made is not None:
         version_text += f" (trained {(dt.datetime.now(dt.UTC) - made).days} days ago)"
+    data_text = _dataset_version_text(layout, version)
     schedule = defs.resolve_schedule_def(TRAINING_SCHEDULE)
     upcoming = next(
         private.cron_string_iterator(dt.datetime.now(dt.UTC).timestamp(), schedule.cron_schedule, "UTC")
@@ -169,6 +170,28 @@ def status(defs: dg.Definitions, settings) -> list[tuple[str, str]]:
         ("current round", round_text),
         ("last submission", submission_text),
         ("model version", version_text),
+        ("dataset version", data_text),
         ("next training", f"{upcoming:%Y-%m-%d %H:%M} UTC (cron '{schedule.cron_schedule}')"),
         ("NUMERAI_HOME", str(layout.root)),
     ]
+
+
+def _dataset_version_text(layout, model_version: str | None) -> str:
+    """The version live files are read in (the current model's) and the one last ingested."""
+    from numerai_assets.shared.dataset_versions import (
+        DatasetVersionError,
+        ingested_version,
+        model_dataset_version,
+    )
+
+    try:
+        ingested = ingested_version(layout)
+    except DatasetVersionError:
+        ingested = "none"
+    if model_version is None:
+        return f"ingested {ingested}"
+    try:
+        trained_on = model_dataset_version(layout.model_dir(model_version))
+    except DatasetVersionError:
+        trained_on = "not recorded (retrain)"
+    return f"{trained_on} (the current model's, live reads it); ingested {ingested}"

@@ -35,6 +35,7 @@ def build_diagnostics_asset(with_baseline: bool) -> dg.AssetsDefinition:
         permutation importance, attention; an HTML report."""
         from numerai_assets.diagnostics import report
         from numerai_assets.diagnostics.evaluate import diagnose_current, record_diagnostics
+        from numerai_assets.shared.dataset_versions import current_model_dataset_dir
         from numerai_assets.shared.model_versions import current_model_dir
         from numerai_assets.shared.payout_settings import current_payout_settings
 
@@ -42,7 +43,7 @@ def build_diagnostics_asset(with_baseline: bool) -> dg.AssetsDefinition:
         result = diagnose_current(
             layout,
             current_model_dir(layout),
-            layout.raw_dataset_dir(numerai_home.dataset_version),
+            current_model_dataset_dir(layout),  # the benchmarks of the version the model was trained on
             diagnostics.benchmark_model,
             context.log.info,
             payout=current_payout_settings(numerai, context.log.warning),

@@ -56,6 +56,7 @@ def _metadata(fit, shrinkage: float, model_dir) -> dict:
     columns = {"model": "string", "weight": "float", "oof_corr_mean": "float", "oof_corr_sharpe": "float"}
     return {
         "model_version": spec.model_version,
+        "dataset_version": spec.dataset_version,
         "previous_version": spec.previous_version or "none",
         "shrinkage": shrinkage,
         "weights": dg.MetadataValue.table(weights, schema=dg.TableSchema.from_name_type_dict(columns)),

@@ -88,6 +88,7 @@ def fit_current_ensemble(
         temporal_lags=int(lags or 0),
         feature_set=feature_set,
         features=list(store.features),
+        dataset_version=store.dataset_version,
         previous_version=previous if previous != plan.model_version else None,
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         oof={
@@ -115,5 +116,6 @@ def record_fit(warehouse: Warehouse, fit: EnsembleFit) -> None:
         created_at=dt.datetime.fromisoformat(spec.created_at),
         n_folds=len(spec.weights),
         feature_set=spec.feature_set,
+        dataset_version=spec.dataset_version,
         weights=dict(zip((f"fold_{k}" for k in range(len(spec.weights))), spec.weights, strict=True)),
     )

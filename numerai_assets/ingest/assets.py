@@ -10,7 +10,13 @@ from model_core.clean import CleanConfig, CleanSummary, build_era_store
 from model_core.era_store import EraStore
 from model_core.feature_returns import compute_feature_returns, summarise_feature_returns
 from model_core.report import markdown_table
-from numerai_assets.ingest.fetch import fetch_dataset, fetch_round, live_era_labels
+from numerai_assets.ingest.fetch import FetchedFile, fetch_dataset, fetch_round, live_era_labels
+from numerai_assets.shared.dataset_versions import (
+    ingested_version,
+    live_dataset_version,
+    offered_versions,
+    resolve_dataset_version,
+)
 from numerai_assets.shared.numerai_api import NumeraiAPI
 from numerai_assets.shared.partitions import add_missing_partitions, era_partitions, round_partitions
 from numerai_assets.shared.resources import NumeraiHome
@@ -21,24 +27,25 @@ INGEST_ASSETS = ("raw_dataset", "clean_eras", "feature_returns")
 
 @dg.asset(group_name="ingest", kinds={"parquet"})
 def raw_dataset(context: dg.AssetExecutionContext, numerai: NumeraiAPI, numerai_home: NumeraiHome):
-    """train / validation / features.json / benchmarks / meta model of the dataset version."""
-    version = numerai_home.dataset_version
-    link = numerai_home.layout.raw_dataset_dir(version)
-    fetched = fetch_dataset(numerai, version, link, context.log.info, _clean_config(numerai_home))
+    """train / validation / features.json / benchmarks / meta model of the dataset version
+    (NUMERAI_DATASET_VERSION: `latest` is resolved here, to the newest version the API offers)."""
+    offered = set(numerai.list_datasets())
+    setting = numerai_home.dataset_version
+    version = resolve_dataset_version(setting, offered, numerai.endpoint)
+    context.log.info(
+        f"dataset version {version} (NUMERAI_DATASET_VERSION={setting}; the API offers "
+        f"{', '.join(offered_versions(offered))})"
+    )
+    layout = numerai_home.layout
+    fetched = fetch_dataset(numerai, version, layout, context.log.info, _clean_config(numerai_home), offered)
     return dg.MaterializeResult(
         metadata={
             "dataset_version": version,
-            "files": dg.MetadataValue.table(
-                records=[
-                    dg.TableRecord({"file": f.name, "rows": f.rows or 0, "MB": round(f.bytes / 1e6, 2)})
-                    for f in fetched
-                ],
-                schema=dg.TableSchema.from_name_type_dict({"file": "string", "rows": "int", "MB": "float"}),
-            ),
+            "dataset_version_setting": setting,
+            "offered_versions": ", ".join(offered_versions(offered)),
+            **_files_metadata(fetched),
             "rows": sum(f.rows or 0 for f in fetched if f.name in ("train.parquet", "validation.parquet")),
-            "bytes": sum(f.bytes for f in fetched),
-            "seconds": round(sum(f.seconds for f in fetched), 2),
-            "path": dg.MetadataValue.path(str(numerai_home.layout.raw_dataset_dir(version))),
+            "path": dg.MetadataValue.path(str(layout.raw_dataset_dir(version))),
             "api": numerai.endpoint,
         }
     )
@@ -46,22 +53,25 @@ def raw_dataset(context: dg.AssetExecutionContext, numerai: NumeraiAPI, numerai_
 
 @dg.asset(group_name="ingest", kinds={"parquet"}, partitions_def=round_partitions)
 def raw_round(context: dg.AssetExecutionContext, numerai: NumeraiAPI, numerai_home: NumeraiHome):
-    """The round's live file (+ live benchmarks), at a round-specific path."""
+    """The round's live file (+ live benchmarks) of the current model's dataset version, at a
+    round- and version-specific path: a newer version's live file never meets an older model."""
     round_number = int(context.partition_key)
-    link = numerai_home.layout.round_dir(round_number)
-    version = numerai_home.dataset_version
-    features_json = numerai_home.layout.raw_dataset_dir(version) / schema.FEATURES_JSON
-    fetched = fetch_round(numerai, version, round_number, link, context.log.info, features_json)
-    live = next(f for f in fetched if f.name == "live.parquet")
+    layout = numerai_home.layout
+    offered = set(numerai.list_datasets(round_number))
+    version, why = live_dataset_version(
+        layout, numerai_home.dataset_version, offered, numerai.endpoint, round_number
+    )
+    context.log.info(f"round {round_number}: the live file of {version}, {why}")
+    fetched = fetch_round(numerai, version, round_number, layout, context.log.info, offered)
+    live = next(f for f in fetched if f.name == schema.LIVE_FILE)
     return dg.MaterializeResult(
         metadata={
             "round": round_number,
+            "dataset_version": version,
             "rows": live.rows or 0,
             "live_era": ", ".join(live_era_labels(live.path)),
-            "files": ", ".join(f.name for f in fetched),
-            "bytes": sum(f.bytes for f in fetched),
-            "seconds": round(sum(f.seconds for f in fetched), 2),
-            "path": dg.MetadataValue.path(str(link)),
+            **_files_metadata(fetched),
+            "path": dg.MetadataValue.path(str(layout.round_dir(round_number, version))),
         }
     )
 
@@ -70,11 +80,13 @@ def raw_round(context: dg.AssetExecutionContext, numerai: NumeraiAPI, numerai_ho
 def clean_eras(context: dg.AssetExecutionContext, numerai_home: NumeraiHome):
     """Per-era int8 features and float32 targets, streamed from the raw files; era partitions registered."""
     layout = numerai_home.layout
+    version = ingested_version(layout)  # what raw_dataset resolved and published, not the setting
     store, summary = build_era_store(
-        layout.raw_dataset_dir(numerai_home.dataset_version),
+        layout.raw_dataset_dir(version),
         layout.clean_eras_current,
         _clean_config(numerai_home),
         context.log.info,
+        dataset_version=version,
     )
     added = add_missing_partitions(context.instance, era_partitions.name, store.eras)
     context.log.info(f"registered {len(added)} new era partition(s)")
@@ -110,8 +122,21 @@ def _clean_config(numerai_home: NumeraiHome) -> CleanConfig:
     return CleanConfig(feature_set=numerai_home.feature_set, eras_per_chunk=numerai_home.clean_eras_per_chunk)
 
 
+def _files_metadata(fetched: list[FetchedFile]) -> dict:
+    records = [
+        dg.TableRecord({"file": f.name, "rows": f.rows or 0, "MB": round(f.bytes / 1e6, 2)}) for f in fetched
+    ]
+    columns = {"file": "string", "rows": "int", "MB": "float"}
+    return {
+        "files": dg.MetadataValue.table(records=records, schema=dg.TableSchema.from_name_type_dict(columns)),
+        "bytes": sum(f.bytes for f in fetched),
+        "seconds": round(sum(f.seconds for f in fetched), 2),
+    }
+
+
 def _store_metadata(store: EraStore, summary: CleanSummary, feature_set: str, new_partitions: int) -> dict:
     return {
+        "dataset_version": store.dataset_version,
         "rows": summary.rows,
         "eras": summary.eras,
         "resolved_eras": summary.resolved_eras,

@@ -18,11 +18,12 @@ from pathlib import Path
 import polars as pl
 
 from model_core import schema
-from model_core.atomic import publish_dir, staging_dir, sweep_abandoned
+from model_core.atomic import publish_dir, staging_dir, swap_symlink, sweep_abandoned
 from model_core.clean import CleanConfig, clean_live_frame, validate_dataset
 from model_core.errors import DataContractError
 from model_core.feature_metadata import FeatureMetadata, load_feature_metadata
 from model_core.raw_files import inspect_parquet
+from numerai_assets.shared.home import HomeLayout
 from numerai_assets.shared.numerai_api import NumeraiAPI, NumeraiAPIError
 from numerai_assets.shared.settings import SettingsError
 
@@ -39,15 +40,17 @@ class FetchedFile:
 
 
 def fetch_dataset(
-    api: NumeraiAPI, version: str, link: Path, log: Log, clean: CleanConfig
+    api: NumeraiAPI, version: str, layout: HomeLayout, log: Log, clean: CleanConfig, offered: set[str]
 ) -> list[FetchedFile]:
-    """Download the dataset files of `version` and publish them together at `link` (a symlink).
+    """Download the dataset files of `version` and publish them together at `raw/<version>`
+    (a symlink), then make that version the ingested one (`raw/current`).
 
-    Nothing under `link` changes unless every required file downloaded and passed its checks,
-    including every rule `clean_eras` applies with `clean` (a streamed pass that writes nothing).
-    `features.json` comes first: a feature set it does not offer stops before the large files.
+    `offered`: the names `list_datasets()` gave. Nothing under `raw/` changes unless every
+    required file downloaded and passed its checks, including every rule `clean_eras` applies
+    with `clean` (a streamed pass that writes nothing). `features.json` comes first: a feature
+    set it does not offer stops before the large files.
     """
-    offered = set(api.list_datasets())
+    link = layout.raw_dataset_dir(version)
     wanted = _wanted_files(version, offered, schema.REQUIRED_DATASET_FILES, schema.OPTIONAL_DATASET_FILES)
     sweep_abandoned(link.parent, ".*.staging", log)  # every download of raw/ stages there
     with staging_dir(link.parent, prefix=version, log=log) as staged:
@@ -60,29 +63,32 @@ def fetch_dataset(
                 for name in wanted
                 if name != schema.FEATURES_JSON
             ]
-            _check_main_files(staged, metadata.feature_sets)
+            _check_main_files(staged, metadata)
             eras = validate_dataset(staged, clean, log)
         log(f"{version}: every cleaning rule passed on {eras} eras; publishing it at {link}")
         final = publish_dir(staged, link)
+    swap_symlink(layout.raw_current_link, link.name)
     return [dataclasses.replace(f, path=final / f.name) for f in fetched]
 
 
 def fetch_round(
-    api: NumeraiAPI, version: str, round_number: int, link: Path, log: Log, features_json: Path
+    api: NumeraiAPI, version: str, round_number: int, layout: HomeLayout, log: Log, offered: set[str]
 ) -> list[FetchedFile]:
-    """Download round `round_number`'s live file (+ live benchmarks when offered) to `link`.
+    """Download round `round_number`'s live file (+ live benchmarks when offered) of dataset
+    version `version` to `rounds/<n>/<version>` (`offered`: `list_datasets(round_number)`).
 
     The live file must pass the rules the live predictions apply (`clean_live_frame`) on every
-    feature of `features_json` (the dataset's, when downloaded; else the file's own feature
-    columns) before it replaces a previous download of the round.
+    feature of that version's `features.json` (`all`; when that version was never downloaded,
+    the file's own feature columns) before it replaces a previous download of the round.
     """
-    offered = set(api.list_datasets(round_number))
+    link = layout.round_dir(round_number, version)
     wanted = _wanted_files(version, offered, schema.ROUND_FILES, schema.OPTIONAL_ROUND_FILES)
-    sweep_abandoned(link.parent, ".*.staging", log)  # every round stages there
+    sweep_abandoned(link.parent, ".*.staging", log)  # every version of the round stages there
     with staging_dir(link.parent, prefix=link.name, log=log) as staged:
         with _rejected(f"round {round_number}", link, staged, shown_as=version):
             fetched = [_fetch_one(api, version, name, staged, round_number, log) for name in wanted]
             live = staged / schema.LIVE_FILE
+            features_json = layout.raw_dataset_dir(version) / schema.FEATURES_JSON
             clean_live_frame(live, _live_features(live, features_json))
         final = publish_dir(staged, link)
     return [dataclasses.replace(f, path=final / f.name) for f in fetched]
@@ -103,10 +109,7 @@ def live_era_labels(path: Path) -> list[str]:
 
 def _live_features(live: Path, features_json: Path) -> list[str]:
     if features_json.exists():
-        metadata = load_feature_metadata(features_json)
-        return metadata.feature_sets.get("all") or sorted(
-            {f for fs in metadata.feature_sets.values() for f in fs}
-        )
+        return load_feature_metadata(features_json).all_features()
     return [c for c in pl.scan_parquet(live).collect_schema().names() if c.startswith(schema.FEATURE_PREFIX)]
 
 
@@ -154,13 +157,14 @@ def _fetch_one(api: NumeraiAPI, version: str, name: str, staged: Path, round_num
     return FetchedFile(name=name, path=path, bytes=size, rows=rows, seconds=seconds)
 
 
-def _check_main_files(staged: Path, feature_sets: dict[str, list[str]]) -> None:
+def _check_main_files(staged: Path, metadata: FeatureMetadata) -> None:
     """train and validation must carry the contract's columns and every feature of `all`."""
-    all_features = feature_sets.get("all") or sorted({f for fs in feature_sets.values() for f in fs})
+    all_features = metadata.all_features()
     required = [schema.ID, schema.ERA, schema.DATA_TYPE, schema.MAIN_TARGET]
     for name in (schema.TRAIN_FILE, schema.VALIDATION_FILE):
         summary = inspect_parquet(staged / name, required=required)
-        missing = [f for f in all_features if f not in summary.columns]
+        present = set(summary.columns)
+        missing = [f for f in all_features if f not in present]
         if missing:
             raise DataContractError(
                 f"{staged.name}/{name}: missing feature column(s) {', '.join(missing[:5])}"
@@ -169,9 +173,11 @@ def _check_main_files(staged: Path, feature_sets: dict[str, list[str]]) -> None:
 
 
 def _require_feature_set(metadata: FeatureMetadata, feature_set: str, source: str) -> None:
-    """NUMERAI_FEATURE_SET must name a set of `features.json` (`source` says which one)."""
-    if feature_set not in metadata.feature_sets:
+    """NUMERAI_FEATURE_SET must name sets of `features.json` (`source` says which one)."""
+    unknown = metadata.unknown_sets(feature_set)
+    if unknown:
         offered = ", ".join(sorted(metadata.feature_sets))
         raise SettingsError(
-            f"NUMERAI_FEATURE_SET: {feature_set!r} is not a feature set of {source}, which offers: {offered}"
+            f"NUMERAI_FEATURE_SET: {', '.join(repr(u) for u in unknown)} is not a feature set of {source}, "
+            f"which offers: {offered}"
         )

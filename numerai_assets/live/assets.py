@@ -24,12 +24,13 @@ def live_predictions(
     warehouse.upsert_round(result.round_number, result.live_era, result.rows)
     context.log.info(
         f"round {result.round_number}: {result.rows} live predictions by model version "
-        f"{result.model_version} in {result.seconds:.1f}s"
+        f"{result.model_version} ({result.dataset_version} live file) in {result.seconds:.1f}s"
     )
     return dg.MaterializeResult(
         metadata={
             "round": result.round_number,
             "model_version": result.model_version,
+            "dataset_version": result.dataset_version,
             "rows": result.rows,
             "live_era": result.live_era,
             "neutralized": live.neutralize,

@@ -23,17 +23,22 @@ from model_core.clean import clean_live_frame
 from model_core.era_store import EraStore
 from model_core.errors import DataContractError
 from numerai_assets.ingest.fetch import live_era_labels
+from numerai_assets.shared.dataset_versions import model_dataset_version
 from numerai_assets.shared.home import HomeLayout
 from numerai_assets.shared.model_versions import current_model_dir, temporal_context
 from numerai_assets.shared.references import benchmark_column
 
-VERSION_KEY = b"numerai_model_version"  # parquet key-value metadata of the live predictions file
+# parquet key-value metadata of the live predictions file: the model version that made it and
+# the dataset version of the live file it read
+VERSION_KEY = b"numerai_model_version"
+DATASET_VERSION_KEY = b"numerai_dataset_version"
 
 
 @dataclasses.dataclass(frozen=True)
 class LivePredictions:
     round_number: int
     model_version: str
+    dataset_version: str  # of the live file read: the version the model was trained on
     path: Path
     rows: int
     seconds: float
@@ -47,39 +52,56 @@ def predict_live(layout: HomeLayout, round_number: int, neutralize: float = 0.0)
     from model_core.neutralize import neutralize_era
 
     started = time.perf_counter()
-    live_file = layout.round_dir(round_number) / schema.LIVE_FILE
+    model_dir = current_model_dir(layout)
+    dataset_version = model_dataset_version(model_dir)
+    live_file = layout.round_dir(round_number, dataset_version) / schema.LIVE_FILE
     if not live_file.exists():
         raise FileNotFoundError(
-            f"{live_file}: no live file for round {round_number} (materialise raw_round first)"
+            f"{live_file}: no {dataset_version} live file for round {round_number}, the version model "
+            f"version {model_dir.name} was trained on (materialise raw_round first)"
         )
-    ensemble = Ensemble(current_model_dir(layout))
+    ensemble = Ensemble(model_dir)
+    # By name: the model's features, whatever else the file has; a missing one is an error naming it.
     ids, features = clean_live_frame(live_file, ensemble.spec.features)
-    context = None
-    if ensemble.spec.temporal_lags:
-        # The latest ingest (not the one the model trained on): the most recent resolved eras.
-        store = EraStore(layout.clean_eras_current)
-        history = temporal_context(layout, store, ensemble.spec.temporal_lags)
-        if history.features != ensemble.spec.features:
-            raise ValueError(
-                f"the feature returns in {layout.feature_returns_path} cover {len(history.features)} features, "
-                f"model version {ensemble.model_version} reads {len(ensemble.spec.features)}: the feature set "
-                "changed since it was trained (NUMERAI_FEATURE_SET); retrain first"
-            )
-        context = history.for_era(schema.DATA_TYPE_LIVE, position=history.next_position)
+    context = _live_temporal_context(layout, ensemble, dataset_version)
     predictions = neutralize_era(ensemble.predict(features, context), features, neutralize)
     path = layout.live_predictions_path(round_number)
     frame = pl.DataFrame({schema.ID: ids, schema.PREDICTION: predictions})
-    table = frame.to_arrow().replace_schema_metadata({VERSION_KEY: ensemble.model_version.encode()})
+    table = frame.to_arrow().replace_schema_metadata(
+        {VERSION_KEY: ensemble.model_version.encode(), DATASET_VERSION_KEY: dataset_version.encode()}
+    )
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     return LivePredictions(
         round_number=round_number,
         model_version=ensemble.model_version,
+        dataset_version=dataset_version,
         path=path,
         rows=frame.height,
         seconds=time.perf_counter() - started,
         live_era=", ".join(sorted(live_era_labels(live_file))),
     )
+
+
+def _live_temporal_context(layout: HomeLayout, ensemble, dataset_version: str):
+    """The temporal encoder's input for the live era (None when the model has none): the latest
+    ingest's resolved eras, which must be of the model's dataset version and feature set."""
+    if not ensemble.spec.temporal_lags:
+        return None
+    store = EraStore(layout.clean_eras_current)
+    if store.dataset_version != dataset_version:
+        raise ValueError(
+            f"{store.path} holds {store.dataset_version}, model version {ensemble.model_version} was trained "
+            f"on {dataset_version}: its temporal context must come from its own version; run the weekly training"
+        )
+    history = temporal_context(layout, store, ensemble.spec.temporal_lags)
+    if history.features != ensemble.spec.features:
+        raise ValueError(
+            f"the feature returns in {layout.feature_returns_path} cover {len(history.features)} features, "
+            f"model version {ensemble.model_version} reads {len(ensemble.spec.features)}: the feature set "
+            "changed since it was trained (NUMERAI_FEATURE_SET); retrain first"
+        )
+    return history.for_era(schema.DATA_TYPE_LIVE, position=history.next_position)
 
 
 def read_live_predictions(path: Path) -> tuple[pl.DataFrame, str | None]:
@@ -159,7 +181,7 @@ def live_benchmark_corr(
     `*_ender20` column unless NUMERAI_BENCHMARK_MODEL names one); None when the round has no
     live benchmark file. A benchmark file that cannot be used is reported, not held against the
     predictions: it is Numerai's file, not the model, that is wrong then."""
-    path = layout.round_dir(round_number) / schema.LIVE_BENCHMARKS_FILE
+    path = predicted_round_dir(layout, round_number) / schema.LIVE_BENCHMARKS_FILE
     if not path.exists():
         return None
     try:
@@ -199,6 +221,21 @@ def benchmark_problem(bench: BenchmarkCorr | None, threshold: float) -> list[str
     ]
 
 
+def predicted_round_dir(layout: HomeLayout, round_number: int) -> Path:
+    """The round's live files of the dataset version its live predictions were made from."""
+    path = layout.live_predictions_path(round_number)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no live predictions (materialise live_predictions first)")
+    version = (pq.read_schema(path).metadata or {}).get(DATASET_VERSION_KEY)
+    if version is None:
+        raise DataContractError(
+            f"{path}: does not record its dataset version (made before versions were recorded): "
+            "materialise live_predictions again"
+        )
+    return layout.round_dir(round_number, version.decode())
+
+
 def live_ids(layout: HomeLayout, round_number: int) -> list[str]:
-    live_file = layout.round_dir(round_number) / schema.LIVE_FILE
+    """The ids of the live file the round's predictions were made from."""
+    live_file = predicted_round_dir(layout, round_number) / schema.LIVE_FILE
     return pl.read_parquet(live_file, columns=[schema.ID])[schema.ID].to_list()

@@ -20,10 +20,17 @@ class HomeLayout:
     root: Path
 
     def raw_dataset_dir(self, version: str) -> Path:
+        """A symlink to the complete, checked download of dataset version `version` ("v5.3")."""
         return self.root / "raw" / version
 
-    def round_dir(self, round_number: int) -> Path:
-        return self.root / "rounds" / str(round_number)
+    @property
+    def raw_current_link(self) -> Path:
+        """A symlink to `raw/<version>`: the version the last ingest resolved and published."""
+        return self.root / "raw" / "current"
+
+    def round_dir(self, round_number: int, version: str) -> Path:
+        """A round's live files of one dataset version: a round fetched for v5.2 is never read as v5.3."""
+        return self.root / "rounds" / str(round_number) / version
 
     @property
     def clean_eras_root(self) -> Path:

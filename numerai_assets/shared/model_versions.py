@@ -36,6 +36,7 @@ class TrainingPlan:
     # store's content fingerprint and the CV settings; cv_folds resumes a version only when both match.
     store_fingerprint: str | None = None
     cv_config: dict | None = None
+    dataset_version: str | None = None  # the era store's ("v5.3"); None in plans written before
 
     def checkpoint(self, layout: HomeLayout, fold_index: int) -> Path:
         return layout.model_dir(self.model_version) / f"fold_{fold_index}.pt"
@@ -53,6 +54,7 @@ def load_plan(layout: HomeLayout) -> TrainingPlan:
         FoldPlan.from_dict(saved["plan"]),
         saved.get("store_fingerprint"),
         saved.get("cv_config"),
+        saved.get("dataset_version"),
     )
 
 

@@ -69,7 +69,14 @@ SERVICE_KNOBS: tuple[Knob, ...] = (
         le=20,
     ),
     Knob("api_backoff_s", float, 2.0, "first retry delay, doubled each attempt", "api", ge=0, le=300),
-    Knob("dataset_version", str, "v5.2", "dataset version to download", "data", pattern=r"^v\d+\.\d+$"),
+    Knob(
+        "dataset_version",
+        str,
+        "latest",
+        "`latest` (the newest version the API offers, resolved at each ingest) or a version such as `v5.2`",
+        "data",
+        pattern=r"^(latest|v\d+\.\d+)$",
+    ),
     Knob("home", Path, Path(".numerai"), "where data, stores and the warehouse live", "data"),
     Knob(
         "executor",

@@ -161,9 +161,15 @@ class Warehouse(SubmissionLedger, dg.ConfigurableResource):
 
     @staticmethod
     def _migrate(con: duckdb.DuckDBPyConnection, version: int) -> None:
-        """An older file gets the columns added since, in place (its rows are kept)."""
+        """An older file gets the columns added since, in place (its rows are kept). A table the
+        file does not have yet is created afterwards with every column, so it is skipped here."""
+        present = {
+            row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
         for step in range(version + 1, SCHEMA_VERSION + 1):
             for table, columns in MIGRATIONS.get(step, {}).items():
+                if table not in present:
+                    continue
                 for name, kind in columns.items():
                     con.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{name}" {kind}')
         con.execute("UPDATE schema_version SET version = ?", [SCHEMA_VERSION])

@@ -7,7 +7,8 @@ each table and column means. Tables, one row meaning:
 - `schema_version`: one row, the layout version of this file (4; an older file is migrated).
 - `model_versions`: one trained ensemble (`model_version`): when, how many folds, on which
   feature set and held-out test eras (JSON array text), its fold weights (JSON object), the
-  test-era corr of the equal-weight and of the weighted ensemble, free notes.
+  test-era corr of the equal-weight and of the weighted ensemble, free notes, and the dataset
+  version it was trained on (`dataset_version`, "v5.3"; NULL for versions recorded before 4).
 - `fold_metrics`: one fold model of a model version (`model_version`, `fold`): best epoch,
   epochs run, out-of-fold corr mean / sharpe, training speed, device, checkpoint path, weight.
 - `era_scores`: one model's score on one era (`model_version`, `model`, `era`); `model` is
@@ -50,7 +51,10 @@ SCHEMA_VERSION = 4
 # (Version 3 added the table `numerai_diagnostics`: a new table is created as any missing one is.)
 MIGRATIONS: dict[int, dict[str, dict[str, str]]] = {
     2: {"submissions": {"candidate": "VARCHAR"}},
-    4: {"era_scores": {"cwmm": "DOUBLE", "payout": "DOUBLE"}},
+    4: {
+        "era_scores": {"cwmm": "DOUBLE", "payout": "DOUBLE"},
+        "model_versions": {"dataset_version": "VARCHAR"},
+    },
 }
 SPLITS = ("oof", "test", "backfill")
 STATUS_UPLOADING = "uploading"
@@ -69,6 +73,7 @@ _COLUMNS: dict[str, dict[str, str]] = {
         "equal_weight_corr": "DOUBLE",
         "ensemble_corr": "DOUBLE",
         "notes": "VARCHAR",
+        "dataset_version": "VARCHAR",
     },
     "fold_metrics": {
         "model_version": "VARCHAR",

@@ -9,6 +9,7 @@ import dagster as dg
 from model_core.cv import FoldPlan
 from numerai_assets.ingest.assets import clean_eras, feature_returns
 from numerai_assets.shared.executor import GPU_POOL, GPU_TAG
+from numerai_assets.shared.model_versions import load_plan
 from numerai_assets.shared.resources import DiagnosticsKnobs, NumeraiHome
 from numerai_assets.shared.warehouse import Warehouse
 from numerai_assets.training.folds import start_model_version, train_one_fold
@@ -19,11 +20,15 @@ from numerai_assets.training.resources import TrainingKnobs
 def cv_folds(context: dg.AssetExecutionContext, numerai_home: NumeraiHome, training: TrainingKnobs):
     """Purged expanding-window folds over the resolved eras + the held-out test eras; a new model version."""
     fixed = frozenset(training.fixed_cv)
-    version, plan = start_model_version(numerai_home.layout, training.to_cv_config(), fixed, context.log.info)
+    layout = numerai_home.layout
+    version, plan = start_model_version(layout, training.to_cv_config(), fixed, context.log.info)
     context.log.info(
         f"model version {version}: {len(plan.folds)} folds, gap {plan.gap}, {len(plan.test_eras)} test eras"
     )
-    return dg.MaterializeResult(metadata=_plan_metadata(version, plan))
+    dataset_version = load_plan(layout).dataset_version
+    return dg.MaterializeResult(
+        metadata={**_plan_metadata(version, plan), "dataset_version": dataset_version}
+    )
 
 
 def build_fold_asset(fold_index: int, extra_op_tags: Mapping[str, Any] | None = None) -> dg.AssetsDefinition:

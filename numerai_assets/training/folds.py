@@ -58,12 +58,14 @@ def start_model_version(
     store_path = str(store.path.relative_to(layout.root))
     saved = {
         "model_version": version,
+        "dataset_version": store.dataset_version,  # what the model is trained on, and reads live
         "store": store_path,
         "store_fingerprint": fingerprint,
         "cv_config": cv_settings,
         "plan": plan.to_dict(),
     }
     write_text_atomic(layout.cv_folds_path, json.dumps(saved, indent=2))
+    log(f"model version {version}: trained on dataset version {store.dataset_version} ({store.path.name})")
     return version, plan
 
 

@@ -71,9 +71,7 @@ def _sql(env: dict[str, str], query: str, *args: object) -> list[tuple]:
 
 def test_training_run_is_recorded_in_postgres(postgres_env, tmp_path):
     tournament = tmp_path / "tournament"
-    generate_tournament(
-        tournament, "tiny", seed=7, data_version="v5.2"
-    )  # TODO(latest): default once the service resolves "latest"
+    generate_tournament(tournament, "tiny", seed=7)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMERAI_")}
     env |= TINY_ENV | {"NUMERAI_HOME": str(tmp_path / "numerai_home")}
     with SimServer(tournament) as server:

@@ -98,8 +98,13 @@ def targets(home: Path) -> dict[str, str]:
 
 
 def _links(home: Path) -> list[Path]:
-    """The published symlinks: the raw version, the era store, each round's download."""
-    links = [home / "raw" / "v5.2", home / "clean_eras" / "current", *(home / "rounds").glob("[0-9]*")]
+    """The published symlinks: the raw versions and `raw/current`, the era store, each round's
+    download of each dataset version."""
+    links = [
+        *(home / "raw").glob("[!.]*"),
+        home / "clean_eras" / "current",
+        *(home / "rounds").glob("[0-9]*/v*"),
+    ]
     return [p for p in links if p.is_symlink()]
 
 

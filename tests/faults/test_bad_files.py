@@ -17,16 +17,16 @@ from tests.numerai_assets.test_cli import _error_lines
 
 
 def _a_medium_feature(tournament: Path) -> str:
-    sets = json.loads((tournament / "v5.2" / "features.json").read_text())["feature_sets"]
+    sets = json.loads((tournament / "v5.3" / "features.json").read_text())["feature_sets"]
     return sets["medium"][0]  # one the model uses (the tiny knobs' feature set)
 
 
 @pytest.mark.parametrize(
     ("served", "column", "owner"),
     [
-        ("v5.2/validation.parquet", "feature", "raw/v5.2"),
-        ("v5.2/train.parquet", "target", "raw/v5.2"),
-        ("rounds/{round}/v5.2/live.parquet", "era", "rounds/{round}"),
+        ("v5.3/validation.parquet", "feature", "raw/v5.3"),
+        ("v5.3/train.parquet", "target", "raw/v5.3"),
+        ("rounds/{round}/v5.3/live.parquet", "era", "rounds/{round}/v5.3"),
     ],
     ids=["validation_without_a_feature", "train_without_target", "live_without_era"],
 )
@@ -50,14 +50,14 @@ def test_a_file_without_a_column_leaves_the_good_data_current(
     [line] = _error_lines(done)
     assert f"{Path(served).name}: missing " in line and column in line, line
     # named as the API names it, beside what stays current; never the deleted staging folder
-    assert f"v5.2/{Path(served).name}: missing " in line and "rejected, not published" in line, line
+    assert f"v5.3/{Path(served).name}: missing " in line and "rejected, not published" in line, line
     assert ".staging" not in line, line
     now = published(home)
     assert {name: now.get(name) for name in owned} == owned
     assert targets(home)[owner] == links[owner]
-    if owner == "raw/v5.2":  # stopped at the download: nothing else was touched either
+    if owner == "raw/v5.3":  # stopped at the download: nothing else was touched either
         assert now == good and targets(home) == links
     assert temporaries(home) == []
     new_runs = [status for _, status in run_statuses(ingested_env)[runs_before:]]
     failed = [dg.DagsterRunStatus.FAILURE]
-    assert new_runs == (failed if owner == "raw/v5.2" else [dg.DagsterRunStatus.SUCCESS, *failed])
+    assert new_runs == (failed if owner == "raw/v5.3" else [dg.DagsterRunStatus.SUCCESS, *failed])

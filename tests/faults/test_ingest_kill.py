@@ -45,19 +45,19 @@ def _kill_rerun_and_check(env: dict[str, str], cwd: Path, kill_point, staging_gl
 
 def test_killed_during_the_download(ingested_env, tmp_path, server):
     home = Path(ingested_env["NUMERAI_HOME"])
-    good_raw = targets(home)["raw/v5.2"]
+    good_raw = targets(home)["raw/v5.3"]
     # every download waits 1 s: the kill lands while train.parquet is being fetched
     server.set_faults(FaultConfig(delay_s=1.0, fail_paths=("download",)))
 
     def after_features_json(killed: Killable) -> None:
         killed.kill_when(
-            lambda: _staged(home / "raw", ".v5.2-*.staging", holding="features.json"),
+            lambda: _staged(home / "raw", ".v5.3-*.staging", holding="features.json"),
             "features.json in the download's staging",
         )
         server.set_faults(FaultConfig())
-        assert targets(home)["raw/v5.2"] == good_raw  # not even re-published
+        assert targets(home)["raw/v5.3"] == good_raw  # not even re-published
 
-    _kill_rerun_and_check(ingested_env, tmp_path, after_features_json, "raw/.v5.2-*.staging")
+    _kill_rerun_and_check(ingested_env, tmp_path, after_features_json, "raw/.v5.3-*.staging")
 
 
 def test_killed_during_clean_eras(ingested_env, tmp_path):

@@ -22,15 +22,15 @@ def test_killed_during_the_live_download(tmp_path, trained_home, server, tournam
     }
     env = _live_env(tmp_path, trained_home, server, tournament_state, **credentials)
     number = tournament_state.current.number
-    rounds = trained_home / "rounds"
+    rounds = trained_home / "rounds" / str(number)  # the round's downloads, one per dataset version
     # every download waits 1 s: the kill lands while the live file is being fetched
     server.set_faults(FaultConfig(delay_s=1.0, fail_paths=("download",)))
     killed = Killable(["submit"], env, tmp_path)
-    killed.kill_when(lambda: list(rounds.glob(f".{number}-*.staging")), "the live file's staging")
+    killed.kill_when(lambda: list(rounds.glob(".v5.3-*.staging")), "the live file's staging")
     server.set_faults(FaultConfig())
 
-    [staging] = rounds.glob(f".{number}-*.staging")
-    assert not (rounds / str(number)).exists()
+    [staging] = rounds.glob(".v5.3-*.staging")
+    assert not (rounds / "v5.3").exists()
     assert list_submissions(tournament) == []
     assert run_statuses(env) == [(str(killed.pid), dg.DagsterRunStatus.STARTED)]
 

@@ -246,14 +246,14 @@ def test_round_backfill_downloads_past_live_files_through_the_stand_in(
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     layout = HomeLayout(trained_home)
     for number in (first, first + 1):
-        live = pl.read_parquet(layout.round_dir(number) / "live.parquet")
-        source = pl.read_parquet(tournament / "rounds" / str(number) / "v5.2" / "live.parquet")
+        live = pl.read_parquet(layout.round_dir(number, "v5.3") / "live.parquet")
+        source = pl.read_parquet(tournament / "rounds" / str(number) / "v5.3" / "live.parquet")
         assert live["id"].to_list() == source["id"].to_list()  # the historical file, as served
         predicted = pl.read_parquet(layout.live_predictions_path(number))
         assert set(predicted["id"]) == set(source["id"])
     downloaded = [path for _, path, _, status in server.request_log if status in (200, 206)]
     for number in (first, first + 1):
-        assert any(f"rounds/{number}/v5.2/live.parquet" in path for path in downloaded), downloaded
+        assert any(f"rounds/{number}/v5.3/live.parquet" in path for path in downloaded), downloaded
     assert list_submissions(tournament) == []  # past rounds are predicted, never uploaded
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
         [backfill] = instance.get_backfills()

@@ -59,12 +59,11 @@ def test_sim_commands_generate_and_advance(tmp_path):
     sim = tmp_path / "sim"
     cli = str(BIN / "numerai-pipeline")
     env = _env(tmp_path)
-    # TODO(latest): default once the service resolves "latest"
-    options = ["--scale", "tiny", "--seed", "3", "--live-era", "X", "--data-version", "v5.2"]
+    options = ["--scale", "tiny", "--seed", "3", "--live-era", "X"]
     done = _run([cli, "sim", "generate", str(sim), *options], env, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert (sim / "v5.2" / "train.parquet").exists() and (
-        sim / "rounds" / "1000" / "v5.2" / "live.parquet"
+    assert (sim / "v5.3" / "train.parquet").exists() and (
+        sim / "rounds" / "1000" / "v5.3" / "live.parquet"
     ).exists()
     done = _run([cli, "sim", "advance-round", str(sim)], env, tmp_path)
     assert done.returncode == 0 and "round 1001 is open" in done.stdout
@@ -216,7 +215,7 @@ def test_unknown_feature_set_stops_ingest_before_the_large_files(tmp_path, serve
     assert done.returncode == 2
     [line] = _error_lines(done)
     assert line.startswith(
-        "error: NUMERAI_FEATURE_SET: 'nonexistent' is not a feature set of v5.2/features.json"
+        "error: NUMERAI_FEATURE_SET: 'nonexistent' is not a feature set of v5.3/features.json"
     )
     assert "which offers: " in line and ", medium, " in line
     downloads = [path for _, path, _, _ in server.request_log if "/files/" in path]

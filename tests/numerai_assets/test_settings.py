@@ -38,7 +38,7 @@ def clean_env(monkeypatch, tmp_path):
 
 def test_defaults_match_the_design():
     settings = load_settings()
-    assert settings.dataset_version == "v5.2"
+    assert settings.dataset_version == "latest"
     assert settings.api_url is None and not settings.has_credentials
     assert settings.device == "auto" and settings.n_folds == 4
 

@@ -257,3 +257,22 @@ def test_warehouse_works_as_a_dagster_resource(warehouse):
     result = dg.materialize([scored], resources={"warehouse": warehouse})
     assert result.success
     assert warehouse.era_scores_frame()["corr"].to_list() == [0.2]
+
+
+def test_a_version_3_file_gains_the_dataset_version_of_model_versions(tmp_path):
+    path = tmp_path / "v3.duckdb"
+    with duckdb.connect(str(path)) as con:  # what version 3 wrote: model versions without a dataset version
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        con.execute("INSERT INTO schema_version VALUES (3)")
+        con.execute(
+            "CREATE TABLE model_versions (model_version VARCHAR PRIMARY KEY, created_at TIMESTAMP, "
+            "n_folds INTEGER, feature_set VARCHAR, test_eras VARCHAR, weights JSON, "
+            "equal_weight_corr DOUBLE, ensemble_corr DOUBLE, notes VARCHAR)"
+        )
+        con.execute("INSERT INTO model_versions (model_version, n_folds) VALUES ('mv-old', 4)")
+    warehouse = Warehouse(path=str(path))
+    warehouse.upsert_model_version("mv-new", n_folds=2, dataset_version="v5.3")
+    rows = warehouse.query("SELECT model_version, n_folds, dataset_version FROM model_versions ORDER BY 1")
+    assert rows.rows() == [("mv-new", 2, "v5.3"), ("mv-old", 4, None)]
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)] == [(4,)]
