@@ -37,6 +37,7 @@ def build_choice_asset(with_lgbm: bool) -> dg.AssetsDefinition:
         out-of-fold CORR, Sharpe or payout (NUMERAI_SELECTION_METRIC) unless pinned
         (NUMERAI_CANDIDATE); the held-out test block is scored for the report only."""
         from numerai_assets.ensemble.choice import choose_for_version, record_choice
+        from numerai_assets.shared.dataset_versions import planned_model_dataset_dir
         from numerai_assets.shared.payout_settings import current_payout_settings
 
         layout, metric = numerai_home.layout, diagnostics.selection_metric
@@ -46,7 +47,7 @@ def build_choice_asset(with_lgbm: bool) -> dg.AssetsDefinition:
             metric,
             diagnostics.pinned_candidate,
             context.log.info,
-            raw_dir=layout.raw_dataset_dir(numerai_home.dataset_version),
+            raw_dir=planned_model_dataset_dir(layout),
             payout=payout,
         )
         version = record_choice(layout, warehouse, choice)

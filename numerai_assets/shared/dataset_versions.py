@@ -23,7 +23,7 @@ from pathlib import Path
 
 from model_core import schema
 from numerai_assets.shared.home import HomeLayout
-from numerai_assets.shared.model_versions import current_model_dir
+from numerai_assets.shared.model_versions import current_model_dir, load_plan
 from numerai_assets.shared.settings import SettingsError, env_var_of
 
 LATEST = "latest"
@@ -94,6 +94,12 @@ def model_dataset_version(model_dir: Path) -> str:
             "trained on (made before versions were recorded): run the weekly training (`numerai-pipeline train`)"
         )
     return recorded
+
+
+def planned_model_dataset_dir(layout: HomeLayout) -> Path:
+    """`raw/<version>` of the model version the fold plan trains (not yet current while the weekly
+    job runs): the meta model and benchmarks its out-of-fold choice reads."""
+    return layout.raw_dataset_dir(model_dataset_version(layout.model_dir(load_plan(layout).model_version)))
 
 
 def current_model_dataset_dir(layout: HomeLayout) -> Path:
