@@ -220,7 +220,10 @@ def parse_table(text: str, heading: re.Pattern, group: str) -> tuple[str | None,
         if not match:
             continue
         table = []
-        for row in lines[k + 1 :]:
+        after = lines[k + 1 :]
+        # A note may sit between the heading and its table (the payout multipliers): skip to the table.
+        start = next((i for i, row in enumerate(after[:6]) if row.strip().startswith("|")), 0)
+        for row in after[start:]:
             if not row.strip().startswith("|"):
                 break
             table.append([cell.strip() for cell in row.strip().strip("|").split("|")])

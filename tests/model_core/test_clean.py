@@ -142,7 +142,7 @@ def test_unknown_feature_set_lists_the_choices(tmp_path):
     )
     with pytest.raises(
         DataContractError,
-        match=r"unknown feature set 'huge'; features.json has: all, medium, serenity, small",
+        match=r"unknown feature set\(s\) 'huge'; features.json has: all, medium, serenity, small",
     ):
         build_era_store(raw_dir, tmp_path / "clean" / "current", CleanConfig(feature_set="huge"))
 
