@@ -39,7 +39,9 @@ def build_backfill_assets(eras_per_run: int) -> list[dg.AssetsDefinition]:
                 kinds={"parquet"},
                 skippable=True,
                 description="The current ensemble's predictions of the era (id, era, prediction), under "
-                "NUMERAI_HOME/models/<version>/era_predictions/.",
+                "NUMERAI_HOME/models/<version>/era_predictions/. Each era's metadata: its split (train, "
+                "validation, test, unresolved) and in_sample (the predicting models trained on it). "
+                "A range in one action: the launch_era_backfill job.",
             ),
             dg.AssetSpec(
                 ERA_SCORES,
@@ -49,7 +51,8 @@ def build_backfill_assets(eras_per_run: int) -> list[dg.AssetsDefinition]:
                 skippable=True,
                 description="CORR20, MMC, CWMM, BMC, the payout estimate (the round's multipliers) and max "
                 "feature exposure of the era's predictions, in the warehouse (era_scores, split "
-                "'backfill'); the cumulative view of every backfilled era.",
+                "'backfill', in_sample when the predicting models trained on the era: an overstated "
+                "score); the cumulative view of every backfilled era.",
             ),
         ],
         partitions_def=era_partitions,
