@@ -125,7 +125,8 @@ class EraBackfill:
                 f"the {len(self.ensemble.spec.features)} model version {self.model_version} was trained "
                 "on (same names, same order): rerun the weekly training on this data"
             )
-        self.splits = era_splits(self.store, plan.plan, self.ensemble.spec, plan.model_version)
+        spec = dataclasses.asdict(self.ensemble.spec)
+        self.splits = era_splits(self.store, plan.plan, spec, plan.model_version)
         self.context = temporal_context(layout, self.store, self.ensemble.spec.temporal_lags)
         self.target = self.store.target_index(schema.MAIN_TARGET)
         self._known = set(self.store.eras)

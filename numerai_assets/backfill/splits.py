@@ -19,7 +19,8 @@ picks the same ones).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 
 from model_core.era_store import EraStore
 from numerai_assets.shared.era_selection import era_ranges
@@ -84,12 +85,13 @@ class EraSplits:
         )
 
 
-def era_splits(store: EraStore, plan, spec, plan_version: str | None = None) -> EraSplits:
+def era_splits(store: EraStore, plan, ensemble: Mapping, plan_version: str | None = None) -> EraSplits:
     """The splits of `store`'s eras under fold plan `plan` (model_core.cv.FoldPlan), and the eras
-    the models of ensemble `spec` (model_core.inference.EnsembleSpec) that predict trained on.
+    the predicting models of `ensemble` (the fields of its ensemble.json) trained on.
 
-    plan_version: the model version the plan belongs to; when it is not spec's (cv_folds of a newer
-    version ran, its training is under way), the splits are the newer plan's, and `note` says so.
+    plan_version: the model version the plan belongs to; when it is not the ensemble's (cv_folds
+    of a newer version ran, its training is under way), the splits are the newer plan's, and
+    `note` says so.
     """
     test = set(plan.test_eras)
     splits = {}
@@ -101,26 +103,31 @@ def era_splits(store: EraStore, plan, spec, plan_version: str | None = None) -> 
             splits[era] = "test"
         else:
             splits[era] = "train" if row["data_type"] == "train" else "validation"
-    if spec.live_checkpoints or spec.lgbm_model:  # the refits predict: every resolved era
+    # As model_core.inference.Ensemble(members="live") picks them: the refits once there are any.
+    if ensemble.get("live_checkpoints") or ensemble.get("lgbm_model"):
         trained = frozenset(store.resolved_eras())
-        by = f"its live models ({spec.candidate}, refit on every resolved era)"
+        by = f"its live models ({ensemble.get('candidate')}, refit on every resolved era)"
     else:
         trained = frozenset(era for fold in plan.folds for era in fold.train_eras)
         by = "its fold models (each on its training eras)"
-    note = None
-    if plan_version is not None and plan_version != spec.model_version:
+    version, note = ensemble["model_version"], None
+    if plan_version is not None and plan_version != version:
         note = (
             f"The fold plan is model version {plan_version}'s (a training under way), not the current "
-            f"{spec.model_version}'s: its test block and era store stand in."
+            f"{version}'s: its test block and era store stand in."
         )
-    return EraSplits(spec.model_version, splits, trained, by, note)
+    return EraSplits(version, splits, trained, by, note)
 
 
 def load_era_splits(layout: HomeLayout) -> EraSplits:
-    """The current model version's era splits (its ensemble.json, the fold plan, its era store)."""
-    from model_core.inference import EnsembleSpec
+    """The current model version's era splits (its ensemble.json, the fold plan, its era store).
+    Reads ensemble.json as JSON: no model (and no torch) is loaded."""
     from numerai_assets.shared.model_versions import current_model_dir, load_plan
 
-    spec = EnsembleSpec.load(current_model_dir(layout))
+    path = current_model_dir(layout) / "ensemble.json"  # model_core.inference.ENSEMBLE_FILE (imports torch)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no ensemble here (materialise ensemble_weights first)")
     saved = load_plan(layout)
-    return era_splits(EraStore(saved.store_path), saved.plan, spec, saved.model_version)
+    return era_splits(
+        EraStore(saved.store_path), saved.plan, json.loads(path.read_text()), saved.model_version
+    )

@@ -11,7 +11,9 @@ plain shell, cron, CI), it does the daemon's part itself, for this one backfill 
 
 The command is split by concept:
 - `numerai_assets.cli.partition_ranges`: which eras and rounds `--eras` / `--rounds` select;
-- this module: recording the backfill (`create_backfill`), `launch_backfill` and the command;
+- this module: `launch_backfill` (recording through `numerai_assets.backfill.launch`, which the
+  UI's `launch_era_backfill` job records with too), `take_to_end`, and the commands (`--id`
+  takes a backfill recorded elsewhere, the UI's say, to its end);
 - `numerai_assets.cli.backfill_runner`: following the daemon, or doing its part here (how, and why
   with private Dagster functions, is told there);
 - `numerai_assets.cli.backfill_report`: the report of the runs, the progress bar, `BackfillError`.
