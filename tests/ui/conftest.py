@@ -59,7 +59,8 @@ def ui_env(tmp_path_factory) -> Iterator[dict[str, str]]:
     """The weekly job and one submitted round, run by the documented commands into one instance."""
     root = tmp_path_factory.mktemp("ui")
     tournament = root / "tournament"
-    generate_tournament(tournament, "tiny", seed=7)
+    # TODO(latest): v5.2 as tests/tiny_fixtures.py, until the service resolves "latest"
+    generate_tournament(tournament, "tiny", seed=7, data_version="v5.2")
     state = load_state(tournament)
     with SimServer(tournament) as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NUMERAI_")}
