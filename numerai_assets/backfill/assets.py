@@ -39,7 +39,9 @@ def build_backfill_assets(eras_per_run: int) -> list[dg.AssetsDefinition]:
                 kinds={"parquet"},
                 skippable=True,
                 description="The current ensemble's predictions of the era (id, era, prediction), under "
-                "NUMERAI_HOME/models/<version>/era_predictions/.",
+                "NUMERAI_HOME/models/<version>/era_predictions/. Each era's metadata: its split (train, "
+                "validation, test, unresolved) and in_sample (the predicting models trained on it). "
+                "A range in one action: the launch_era_backfill job.",
             ),
             dg.AssetSpec(
                 ERA_SCORES,
@@ -49,7 +51,8 @@ def build_backfill_assets(eras_per_run: int) -> list[dg.AssetsDefinition]:
                 skippable=True,
                 description="CORR20, MMC, CWMM, BMC, the payout estimate (the round's multipliers) and max "
                 "feature exposure of the era's predictions, in the warehouse (era_scores, split "
-                "'backfill'); the cumulative view of every backfilled era.",
+                "'backfill', in_sample when the predicting models trained on the era: an overstated "
+                "score); the cumulative view of every backfilled era.",
             ),
         ],
         partitions_def=era_partitions,
@@ -80,6 +83,7 @@ def build_backfill_assets(eras_per_run: int) -> list[dg.AssetsDefinition]:
             log=context.log.info,
             payout=current_payout_settings(numerai, context.log.warning) if score else DOCUMENTED_DEFAULTS,
         )
+        _warn_in_sample(context, result)
         kept_test = eras.store_scores(warehouse, result)
         if kept_test:
             context.log.info(f"eras {', '.join(kept_test)} keep their held-out test scores (with FNC)")
@@ -99,6 +103,13 @@ def build_backfill_job():
     )  # partitioned by era, from the assets
 
 
+def _warn_in_sample(context: dg.AssetExecutionContext, result) -> None:
+    """A warning in the run log when the run's eras are in-sample for the predicting models."""
+    for line in (result.splits.note, result.splits.in_sample_warning(result.eras)):
+        if line:
+            context.log.warning(line)
+
+
 def _raise_for_failed_eras(result) -> None:
     """Fail the step, naming the eras the data lacked, after every written era was recorded."""
     error = result.error()
@@ -115,7 +126,8 @@ def _events(asset: str, result, per_era, summary: dict):
     asset page shows), so a 52-era run does not store 52 copies of the plots."""
     done = [d for d in result.done if per_era(d) is not None]
     for i, era_done in enumerate(done):
-        metadata = {"model_version": result.model_version, **per_era(era_done)}
+        metadata = {"model_version": result.model_version, **_split_metadata(result, era_done.era)}
+        metadata.update(per_era(era_done))
         if i == len(done) - 1:
             metadata.update(summary)
         yield dg.AssetMaterialization(asset_key=asset, partition=era_done.era, metadata=metadata)
@@ -124,6 +136,12 @@ def _events(asset: str, result, per_era, summary: dict):
 def _score_events(result, view):
     per_era = functools.partial(_score_metadata, payout=payout_metadata(result.payout))
     yield from _events(ERA_SCORES, result, per_era, _scores_summary(result, view))
+
+
+def _split_metadata(result, era: str) -> dict:
+    """What the era is to the model version (train / validation / test / unresolved) and whether
+    the predicting models trained on it: shown with each era partition in the UI."""
+    return {"split": result.splits.split(era), "in_sample": result.splits.in_sample(era)}
 
 
 def _prediction_metadata(era_done) -> dict | None:
@@ -152,6 +170,8 @@ def _run_summary(result, part: str) -> dict:
         "run_eras_written": len(result.done),
         "seconds_per_era": round(result.seconds_per_era(part), 3),
         "model_load_seconds": round(result.load_seconds, 2),
+        "run_in_sample_eras": sum(result.splits.in_sample(era) for era in result.eras),
+        "era_splits": dg.MetadataValue.md(result.splits.table(result.eras)),
     }
 
 
@@ -177,6 +197,7 @@ def _scores_summary(result, view) -> dict:
         "eras",
         "resolved",
         "held-out test",
+        "in-sample",
         "corr mean",
         "sharpe",
         "max drawdown",
@@ -192,12 +213,15 @@ def _scores_summary(result, view) -> dict:
                     summary["backfilled_era_range"],
                     scored,
                     view.splits.count("test"),
+                    sum(flag is True for flag in view.in_sample),
                     *(view.summary[k] for k in (*keys, "payout_mean", "payout_sharpe")),
                 ]
             ],
         )
         + "\n\nThe backfilled range's payout is each era's as stored: scored with the multipliers "
-        "current when it was written."
+        "current when it was written. In-sample: eras the predicting models trained on (their "
+        "scores overstate live performance); a held-out test era keeps validation_diagnostics' "
+        "out-of-sample row."
     )
     run_rows = [d.scores for d in result.done if d.scores is not None]
     summary["per_era_scores"] = dg.MetadataValue.md(

@@ -11,7 +11,8 @@ model). Then, era by era:
   `model_core.diagnostics.score_era` (CORR, BMC / MMC / CWMM and the payout estimate where the
   benchmark and the meta model cover the era, max feature exposure; no FNC: it costs ~1 min an
   era at 2,748 features) and
-  upserted into the warehouse keyed by (model version, 'ensemble', era), split 'backfill'.
+  upserted into the warehouse keyed by (model version, 'ensemble', era), split 'backfill', with
+  `in_sample` true when the predicting models trained on the era (numerai_assets.backfill.splits).
   An unresolved era (no target yet) keeps its predictions and gets NULL scores.
 
 An era the data lacks does not stop the others: it is set aside with the reason, the other eras
@@ -34,6 +35,7 @@ from model_core.atomic import atomic_path
 from model_core.era_store import EraSlice, EraStore
 from model_core.errors import DataContractError
 from model_core.payout import DOCUMENTED_DEFAULTS, PayoutSettings
+from numerai_assets.backfill.splits import EraSplits, era_splits
 from numerai_assets.shared.home import HomeLayout
 from numerai_assets.shared.model_versions import current_model_dir, load_plan, temporal_context
 from numerai_assets.shared.references import load_scoring_references
@@ -79,6 +81,7 @@ class RunResult:
     failed: dict[str, str]  # era -> why it was set aside
     load_seconds: float  # the ensemble, the store, the context and the references, once
     payout: PayoutSettings = DOCUMENTED_DEFAULTS  # the multipliers of every `payout` score
+    splits: EraSplits | None = None  # each era's split and whether it is in-sample
 
     def seconds_per_era(self, part: str) -> float:
         """Mean seconds per era of `part` ('predict' or 'score'); NaN when no era was done."""
@@ -114,7 +117,8 @@ class EraBackfill:
         self.layout, self.payout = layout, payout
         self.ensemble = Ensemble(current_model_dir(layout))
         self.model_version = self.ensemble.model_version
-        self.store = EraStore(load_plan(layout).store_path)
+        plan = load_plan(layout)
+        self.store = EraStore(plan.store_path)
         if self.store.dataset_version != self.ensemble.spec.dataset_version:
             raise DataContractError(
                 f"the era store {self.store.path} holds {self.store.dataset_version}, model version "
@@ -127,6 +131,8 @@ class EraBackfill:
                 f"the {len(self.ensemble.spec.features)} model version {self.model_version} was trained "
                 "on (same names, same order): rerun the weekly training on this data"
             )
+        spec = dataclasses.asdict(self.ensemble.spec)
+        self.splits = era_splits(self.store, plan.plan, spec, plan.model_version)
         self.context = temporal_context(layout, self.store, self.ensemble.spec.temporal_lags)
         self.target = self.store.target_index(schema.MAIN_TARGET)
         self._known = set(self.store.eras)
@@ -199,6 +205,7 @@ class EraBackfill:
             "cwmm": scores.cwmm,
             "payout": scores.payout,
             "max_feature_exposure": scores.max_feature_exposure,
+            "in_sample": self.splits.in_sample(era),
         }
 
 
@@ -239,7 +246,7 @@ def backfill_eras(
             done.append(EraDone(era, len(run.era(era).ids), path, predict_s, row, score_s))
         if (i + 1) % LOG_EVERY == 0 or i + 1 == len(eras):
             log(f"{i + 1}/{len(eras)} eras ({len(failed)} set aside)")
-    return RunResult(run.model_version, list(eras), done, failed, run.load_seconds, payout)
+    return RunResult(run.model_version, list(eras), done, failed, run.load_seconds, payout, run.splits)
 
 
 def store_scores(warehouse: Warehouse, result: RunResult) -> list[str]:
@@ -264,6 +271,7 @@ class BackfillView:
     eras: list[str]
     corrs: list[float]  # NaN where unresolved (or not scored yet)
     splits: list[str]
+    in_sample: list[bool | None]  # the stored row's flag; None on a kept test row (out of sample)
     summary: dict[str, float]  # model_core.diagnostics.summarise_scores
     pictures: dict[str, bytes]  # cumulative_corr, per_era_corr, rolling_sharpe (PNG)
 
@@ -304,7 +312,13 @@ def backfill_view(warehouse: Warehouse, layout: HomeLayout, model_version: str) 
             "rolling_sharpe": plots.rolling_sharpe_png(eras, {ENSEMBLE: corrs}, ROLLING_WINDOW),
         }
     return BackfillView(
-        model_version, eras, corrs, frame["split"].to_list(), summarise_scores(scores), pictures
+        model_version,
+        eras,
+        corrs,
+        frame["split"].to_list(),
+        frame["in_sample"].to_list(),
+        summarise_scores(scores),
+        pictures,
     )
 
 

@@ -35,25 +35,16 @@ if TYPE_CHECKING:
 CODE_MODULE = "numerai_assets.definitions"
 CODE_LOCATION = "numerai"  # as in workspace.yaml, so the runs belong to the location the UI shows
 POLL_S = 2.0  # how often --wait looks at a backfill the daemon runs
-DAEMON_SILENT_S = 90.0  # a daemon with no heartbeat for longer is taken as stopped
+DAEMON_SILENT_S = 90.0  # as numerai_assets.backfill.launch.DAEMON_SILENT_S: no heartbeat for longer, stopped
 
 LOGGER = logging.getLogger("numerai.backfill")
 
 
 def daemon_running(instance: dg.DagsterInstance) -> bool:
-    """Whether a dagster-daemon serves this instance: the backfill daemon (and the run queue's,
-    when the instance queues runs) heart-beat within the last DAEMON_SILENT_S seconds."""
-    from numerai_assets.shared import dagster_private as private
+    """Whether a dagster-daemon serves this instance (numerai_assets.backfill.launch.daemon_running)."""
+    from numerai_assets.backfill.launch import daemon_running as running
 
-    statuses = private.get_daemon_statuses(
-        instance,
-        [private.BackfillDaemon.daemon_type(), private.QueuedRunCoordinatorDaemon.daemon_type()],
-        ignore_errors=True,
-        heartbeat_tolerance_seconds=DAEMON_SILENT_S,
-    )
-    return all(status.healthy is not False for status in statuses.values()) and any(
-        status.healthy for status in statuses.values()
-    )
+    return running(instance)
 
 
 def follow_backfill(instance: dg.DagsterInstance, backfill_id: str, tick: Callable[[], None]) -> bool:

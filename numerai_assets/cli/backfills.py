@@ -11,7 +11,9 @@ plain shell, cron, CI), it does the daemon's part itself, for this one backfill 
 
 The command is split by concept:
 - `numerai_assets.cli.partition_ranges`: which eras and rounds `--eras` / `--rounds` select;
-- this module: recording the backfill (`create_backfill`), `launch_backfill` and the command;
+- this module: `launch_backfill` (recording through `numerai_assets.backfill.launch`, which the
+  UI's `launch_era_backfill` job records with too), `take_to_end`, and the commands (`--id`
+  takes a backfill recorded elsewhere, the UI's say, to its end);
 - `numerai_assets.cli.backfill_runner`: following the daemon, or doing its part here (how, and why
   with private Dagster functions, is told there);
 - `numerai_assets.cli.backfill_report`: the report of the runs, the progress bar, `BackfillError`.
@@ -22,9 +24,7 @@ Nothing here imports torch; Dagster is imported inside functions so `--help` sta
 
 from __future__ import annotations
 
-import math
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 
@@ -53,7 +53,6 @@ from numerai_assets.cli.partition_ranges import (
     ERA_PARTITIONS,
     ROUND_ASSETS,
     ROUND_PARTITIONS,
-    _key_ranges,
     select_eras,
     select_rounds,
 )
@@ -67,12 +66,10 @@ __all__ = [
     "DAEMON_SILENT_S",
     "ERA_ASSETS",
     "ERA_PARTITIONS",
-    "LAUNCHED_BY_TAG",
     "LOGGER",
     "POLL_S",
     "ROUND_ASSETS",
     "ROUND_PARTITIONS",
-    "RUN_CONFIG",
     "UI_PATH",
     "BackfillError",
     "BackfillReport",
@@ -86,16 +83,14 @@ __all__ = [
     "follow_backfill",
     "launch_backfill",
     "report",
+    "resume_command",
     "run_backfill_here",
     "select_eras",
     "select_rounds",
     "summary_line",
+    "take_to_end",
 ]
 
-# The runs' console stays quiet (the progress bar, then one line per failed run, say it all); their
-# event logs keep everything, in the UI.
-RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-LAUNCHED_BY_TAG = "numerai/launched_by"
 UI_PATH = "/runs/b/{backfill_id}"
 
 
@@ -111,37 +106,52 @@ def launch_backfill(
     wait: bool,
     eras_per_run: int,
     out: TextIO = sys.stdout,
+    description: str | None = None,
 ) -> BackfillReport:
     """Record a backfill of the era assets over `eras` (keys already checked by `select_eras`);
     with `wait`, follow it to the end (running it here when no daemon runs), else return at once.
 
     asset_graph: the code location's asset graph (`Definitions.resolve_asset_graph()`).
+    description: what the backfill page shows beside the title (the eras' splits).
     """
+    from numerai_assets.backfill.launch import era_title, expected_runs, record_backfill
+
     # One backfill may target several partitioned groups (asset -> its keys); each adds its assets,
     # a title part and its expected number of runs.
     partitions: dict[str, list[str]] = {}
     titles: list[str] = []
-    expected_runs = 0
+    runs = 0
     if eras:
         partitions.update({asset: list(eras) for asset in ERA_ASSETS})
-        titles.append(f"eras {eras[0]}..{eras[-1]}")
-        expected_runs += math.ceil(len(eras) / eras_per_run)
+        titles.append(era_title(eras))
+        runs += expected_runs(eras, instance.get_dynamic_partitions(ERA_PARTITIONS), eras_per_run)
     if rounds:
         partitions.update({asset: list(rounds) for asset in ROUND_ASSETS})
         titles.append(f"rounds {rounds[0]}..{rounds[-1]}")
-        expected_runs += len(rounds)  # no backfill policy: a run per round
+        runs += len(rounds)  # no backfill policy: a run per round
     if not partitions:
         raise ValueError("nothing to backfill: give --eras or --rounds")
     title = ", ".join(titles)
-    backfill_id = create_backfill(instance, asset_graph, partitions, title)
+    backfill_id = record_backfill(
+        instance, asset_graph, partitions, title, launched_by="numerai-pipeline", description=description
+    )
     out.write(
         f"backfill {backfill_id}: {title}, {sum(len(v) for v in partitions.values())} asset partitions "
-        f"of {', '.join(partitions)} in {expected_runs} run(s) (UI: {UI_PATH.format(backfill_id=backfill_id)})\n"
+        f"of {', '.join(partitions)} in {runs} run(s) (UI: {UI_PATH.format(backfill_id=backfill_id)})\n"
     )
+    ran_here, daemon = take_to_end(instance, backfill_id, runs, wait, out)
+    return report(instance, backfill_id, partitions, ran_here, daemon)
+
+
+def take_to_end(
+    instance: dg.DagsterInstance, backfill_id: str, runs: int, wait: bool, out: TextIO
+) -> tuple[bool, bool]:
+    """With `wait`, follow a recorded backfill to its end (doing the daemon's part here when no
+    daemon runs); without, say who will run it. Returns (ran here, a daemon runs)."""
     daemon = daemon_running(instance)
     ran_here = False
     if wait:
-        progress = Progress(out, expected_runs)
+        progress = Progress(out, runs)
         if daemon:
             out.write("following the dagster-daemon's progress\n")
             ran_here = follow_backfill(instance, backfill_id, lambda: progress.update(instance, backfill_id))
@@ -158,7 +168,7 @@ def launch_backfill(
             "no dagster-daemon is running: the backfill waits in the instance until one starts "
             "(dagster dev, or dagster-daemon run); or rerun with --wait to run it here\n"
         )
-    return report(instance, backfill_id, partitions, ran_here, daemon)
+    return ran_here, daemon
 
 
 def create_backfill(
@@ -168,38 +178,9 @@ def create_backfill(
     title: str,
 ) -> str:
     """Add a REQUESTED asset backfill of `partitions` (asset -> keys) to the instance, as the UI does."""
-    import dagster as dg
+    from numerai_assets.backfill.launch import record_backfill
 
-    from numerai_assets.shared import dagster_private as private
-
-    selectors = []
-    for asset, keys in partitions.items():
-        key = dg.AssetKey(asset)
-        partitions_def = asset_graph.get(key).partitions_def
-        ordered = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
-        unknown = sorted(set(keys) - set(ordered))
-        if unknown:
-            raise ValueError(f"{asset}: partitions {unknown[:10]} are not registered in this instance")
-        ranges = [private.PartitionRangeSelector(start=a, end=b) for a, b in _key_ranges(keys, ordered)]
-        selectors.append(
-            private.PartitionsByAssetSelector(
-                asset_key=key, partitions=private.PartitionsSelector(ranges=ranges)
-            )
-        )
-    with dg.partition_loading_context(dynamic_partitions_store=instance):  # dynamic keys live there
-        backfill = private.PartitionBackfill.from_partitions_by_assets(
-            backfill_id=private.make_new_backfill_id(),
-            asset_graph=asset_graph,
-            backfill_timestamp=time.time(),
-            tags={LAUNCHED_BY_TAG: "numerai-pipeline"},
-            dynamic_partitions_store=instance,
-            partitions_by_assets=selectors,
-            title=title,
-            description=None,
-            run_config=RUN_CONFIG,
-        )
-    instance.add_backfill(backfill)
-    return backfill.backfill_id
+    return record_backfill(instance, asset_graph, partitions, title, launched_by="numerai-pipeline")
 
 
 # ---- the command -------------------------------------------------------------------------
@@ -216,7 +197,10 @@ def _require_known_rounds(api, rounds: list[str]) -> None:
 
 
 def backfill_command(
-    eras_spec: str | None, wait: bool, out: TextIO = sys.stdout, rounds_spec: str | None = None
+    eras_spec: str | None,
+    wait: bool,
+    out: TextIO = sys.stdout,
+    rounds_spec: str | None = None,
 ) -> BackfillReport:
     """`numerai-pipeline backfill`: settings from NUMERAI_*, the instance in DAGSTER_HOME (or
     NUMERAI_HOME/dagster); raises BackfillError when a waited-on backfill did not succeed."""
@@ -227,7 +211,7 @@ def backfill_command(
 
     settings = load_settings()
     instance = persistent_instance(settings.home)
-    eras = select_eras(instance.get_dynamic_partitions(ERA_PARTITIONS), eras_spec) if eras_spec else None
+    eras, description = _select_eras(instance, settings.home, eras_spec, out) if eras_spec else (None, None)
     rounds = select_rounds(rounds_spec) if rounds_spec else None
     defs = build_definitions(settings)
     if rounds:  # past rounds the sensor never saw (the service was down): known to the API by number
@@ -242,8 +226,47 @@ def backfill_command(
         wait=wait,
         eras_per_run=settings.backfill_eras_per_run,
         out=out,
+        description=description,
     )
     if wait:
         out.write(summary_line(result) + "\n")
+    check_succeeded(result)
+    return result
+
+
+def _select_eras(instance, home, spec: str, out: TextIO) -> tuple[list[str], str]:
+    """The eras of `--eras` (the UI job's grammar), their splits as the backfill's description,
+    and a warning line when some are in-sample for the current model version."""
+    from numerai_assets.backfill.splits import load_era_splits
+    from numerai_assets.shared.home import HomeLayout
+
+    registered = instance.get_dynamic_partitions(ERA_PARTITIONS)
+    if not registered:  # the grammar's own message: what to materialise first
+        select_eras(registered, spec)
+    splits = load_era_splits(HomeLayout(home))
+    eras = select_eras(registered, spec, splits=splits.splits)
+    warning = splits.in_sample_warning(eras)
+    if warning:
+        out.write(f"warning: {warning}\n")
+    return eras, splits.summary(eras)
+
+
+def resume_command(backfill_id: str, out: TextIO = sys.stdout) -> BackfillReport:
+    """`numerai-pipeline backfill --id ID`: take a recorded backfill (one launched from the UI's
+    launch_era_backfill job, say) to its end: follow the daemon, or do its part here."""
+    from numerai_assets.cli.runs import persistent_instance
+    from numerai_assets.shared.settings import load_settings
+
+    instance = persistent_instance(load_settings().home)
+    backfill = instance.get_backfill(backfill_id)
+    if backfill is None:
+        known = ", ".join(b.backfill_id for b in instance.get_backfills(limit=5)) or "none"
+        raise BackfillError(
+            f"--id {backfill_id}: no such backfill in this Dagster instance (latest: {known})"
+        )
+    out.write(f"backfill {backfill_id}: {backfill.title or 'untitled'} ({backfill.status.value.lower()})\n")
+    ran_here, daemon = take_to_end(instance, backfill_id, 0, True, out)
+    result = report(instance, backfill_id, {}, ran_here, daemon)
+    out.write(summary_line(result) + "\n")
     check_succeeded(result)
     return result

@@ -117,9 +117,12 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _backfill(args: argparse.Namespace) -> None:
-    from numerai_assets.cli.backfills import backfill_command
+    from numerai_assets.cli.backfills import backfill_command, resume_command
 
-    backfill_command(args.eras, args.wait, rounds_spec=args.rounds)
+    if args.id:
+        resume_command(args.id)
+    else:
+        backfill_command(args.eras, args.wait, rounds_spec=args.rounds)
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -191,8 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Dagster backfill of historical eras (predictions, scores) or rounds (live files, predictions)",
     )
     target = bfl.add_mutually_exclusive_group(required=True)
-    target.add_argument("--eras", help="inclusive era range, e.g. 0575:0700 (or one era)")
+    target.add_argument(
+        "--eras",
+        help="eras: an inclusive range 0575:0700, one era, a comma list, 'last N', a split "
+        "(train, validation, test, unresolved, resolved) or 'all'",
+    )
     target.add_argument("--rounds", help="inclusive round range, e.g. 1001:1004: live files and predictions")
+    target.add_argument(
+        "--id", help="a recorded backfill (e.g. launched from the UI): follow it, or run it here if no daemon"
+    )
     bfl.add_argument("--wait", action="store_true", help="follow it to the end (runs it here if no daemon)")
     bfl.set_defaults(func=_backfill)
 

@@ -339,9 +339,10 @@ class Warehouse(SubmissionLedger, dg.ConfigurableResource):
         return set(found["era"].to_list())
 
     def era_score_rows(self, model_version: str, model: str, splits: tuple[str, str]) -> pl.DataFrame:
-        """era, split, corr, bmc, mmc, cwmm, payout, max_feature_exposure of `model` in either of two splits."""
+        """era, split, corr, bmc, mmc, cwmm, payout, max_feature_exposure, in_sample of `model` in
+        either of two splits."""
         return self.query(
-            'SELECT era, "split", corr, bmc, mmc, cwmm, payout, max_feature_exposure FROM era_scores '
+            'SELECT era, "split", corr, bmc, mmc, cwmm, payout, max_feature_exposure, in_sample FROM era_scores '
             'WHERE model_version = ? AND model = ? AND "split" IN (?, ?)',
             [model_version, model, *splits],
         )

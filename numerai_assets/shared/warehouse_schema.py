@@ -4,7 +4,7 @@ The `Warehouse` resource (`numerai_assets.shared.warehouse`) creates these table
 module only says what they are, so a person reading the file with plain `duckdb` finds here what
 each table and column means. Tables, one row meaning:
 
-- `schema_version`: one row, the layout version of this file (4; an older file is migrated).
+- `schema_version`: one row, the layout version of this file (5; an older file is migrated).
 - `model_versions`: one trained ensemble (`model_version`): when, how many folds, on which
   feature set and held-out test eras (JSON array text), its fold weights (JSON object), the
   test-era corr of the equal-weight and of the weighted ensemble, free notes, and the dataset
@@ -17,6 +17,9 @@ each table and column means. Tables, one row meaning:
   the correlation with the meta model, `payout` the payout estimate
   clip(corr x CORR multiplier + mmc x MMC multiplier) with the multipliers of the round current
   when the row was written (the asset that wrote it shows them); both NULL without a meta model.
+  `in_sample` (backfill rows): whether the models that predicted the era trained on it, so its
+  score overstates live performance (numerai_assets.backfill.splits); NULL on 'oof' and 'test'
+  rows, out of sample by construction.
 - `submissions`: the ledger of live uploads, one per (`round`, `model_id`). Status 'uploading'
   is written BEFORE the upload and 'uploaded' after it, so a row left at 'uploading' tells the
   next run that a crash fell between the two; 'dry_run' is a file validated but not sent.
@@ -46,7 +49,7 @@ from typing import Any
 
 import polars as pl
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Columns added since version 1, added in place to an older file: table -> column -> type.
 # (Version 3 added the table `numerai_diagnostics`: a new table is created as any missing one is.)
 MIGRATIONS: dict[int, dict[str, dict[str, str]]] = {
@@ -55,6 +58,7 @@ MIGRATIONS: dict[int, dict[str, dict[str, str]]] = {
         "era_scores": {"cwmm": "DOUBLE", "payout": "DOUBLE"},
         "model_versions": {"dataset_version": "VARCHAR"},
     },
+    5: {"era_scores": {"in_sample": "BOOLEAN"}},
 }
 SPLITS = ("oof", "test", "backfill")
 STATUS_UPLOADING = "uploading"
@@ -102,6 +106,7 @@ _COLUMNS: dict[str, dict[str, str]] = {
         "written_at": "TIMESTAMP",
         "cwmm": "DOUBLE",  # added in version 4, after written_at as the migration adds it
         "payout": "DOUBLE",
+        "in_sample": "BOOLEAN",  # added in version 5
     },
     "submissions": {
         "round": "INTEGER",

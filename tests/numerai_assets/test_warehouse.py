@@ -121,7 +121,32 @@ def test_a_version_3_file_gains_cwmm_and_payout_and_keeps_its_era_scores(tmp_pat
     rows = warehouse.era_scores_frame("mv1").select("era", "corr", "cwmm", "payout").rows()
     assert rows == [("0001", 0.02, None, None), ("0002", 0.04, 0.5, 0.07)]
     with duckdb.connect(str(path), read_only=True) as con:
-        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)] == [(4,)]
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+
+
+def test_a_version_4_file_gains_in_sample_and_keeps_its_era_scores(tmp_path):
+    path = tmp_path / "v4.duckdb"
+    with duckdb.connect(str(path)) as con:  # what version 4 wrote: era_scores without in_sample
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        con.execute("INSERT INTO schema_version VALUES (4)")
+        con.execute(
+            "CREATE TABLE era_scores (model_version VARCHAR, model VARCHAR, era VARCHAR, split VARCHAR, "
+            "corr DOUBLE, fnc DOUBLE, bmc DOUBLE, mmc DOUBLE, max_feature_exposure DOUBLE, churn_corr DOUBLE, "
+            "written_at TIMESTAMP, cwmm DOUBLE, payout DOUBLE, PRIMARY KEY (model_version, model, era))"
+        )
+        con.execute(
+            "INSERT INTO era_scores VALUES ('mv1', 'ensemble', '0001', 'backfill', 0.02, NULL, NULL, 0.01, "
+            "0.3, NULL, now(), 0.4, 0.05)"
+        )
+    warehouse = Warehouse(path=str(path))
+    assert warehouse.era_scores_frame("mv1").select("era", "payout", "in_sample").rows() == [
+        ("0001", 0.05, None)
+    ]
+    warehouse.upsert_era_scores([{**_score("0002", 0.04), "split": "backfill", "in_sample": True}])
+    rows = warehouse.era_scores_frame("mv1").select("era", "split", "in_sample").rows()
+    assert rows == [("0001", "backfill", None), ("0002", "backfill", True)]
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)] == [(5,)]
 
 
 def test_numerai_diagnostics_ids_are_kept_per_version_and_model(warehouse):

@@ -1,5 +1,6 @@
 """What a user reads in the Dagster UI after `numerai-pipeline train` and `submit`, as rendered by
-a real browser: the asset graph, the diagnostics, a fold model, the weekly job, the round sensor."""
+a real browser: the asset graph, the diagnostics, a fold model, the weekly job, the round sensor,
+the era backfill Launchpad."""
 
 from __future__ import annotations
 
@@ -71,3 +72,12 @@ def test_runs_list_the_commands_runs(page: Page):
     # `train` and `submit` each started runs in this instance: the list is not empty.
     expect(page.get_by_text("Success").first).to_be_visible()
     _shot(page, "runs")
+
+
+def test_launch_era_backfill_launchpad_opens_with_a_valid_example(page: Page):
+    """The era backfill in one action: the job's Launchpad, its default config filled in."""
+    page.goto("/locations/numerai/jobs/launch_era_backfill/playground")
+    for text in ("record_era_backfill", "last 4"):  # the default config, in the config editor
+        expect(page.get_by_text(text).first).to_be_visible()
+    expect(page.get_by_role("button", name="Launch Run")).to_be_enabled()
+    _shot(page, "launch-era-backfill")
