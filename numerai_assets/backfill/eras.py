@@ -260,6 +260,7 @@ class BackfillView:
     splits: list[str]
     summary: dict[str, float]  # model_core.diagnostics.summarise_scores
     pictures: dict[str, bytes]  # cumulative_corr, per_era_corr, rolling_sharpe (PNG)
+    rows: list[dict] = dataclasses.field(default_factory=list)  # the warehouse rows, era order
 
 
 def backfill_view(warehouse: Warehouse, layout: HomeLayout, model_version: str) -> BackfillView:
@@ -298,7 +299,13 @@ def backfill_view(warehouse: Warehouse, layout: HomeLayout, model_version: str) 
             "rolling_sharpe": plots.rolling_sharpe_png(eras, {ENSEMBLE: corrs}, ROLLING_WINDOW),
         }
     return BackfillView(
-        model_version, eras, corrs, frame["split"].to_list(), summarise_scores(scores), pictures
+        model_version,
+        eras,
+        corrs,
+        frame["split"].to_list(),
+        summarise_scores(scores),
+        pictures,
+        frame.to_dicts(),
     )
 
 
