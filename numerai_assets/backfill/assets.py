@@ -16,9 +16,10 @@ import math
 import dagster as dg
 
 from model_core.payout import DOCUMENTED_DEFAULTS
+from numerai_assets.backfill.era_table import backfill_tables
 from numerai_assets.shared.numerai_api import NumeraiAPI
 from numerai_assets.shared.partitions import era_partitions
-from numerai_assets.shared.payout_report import ERA_COLUMNS, era_rows, payout_metadata, payout_note
+from numerai_assets.shared.payout_report import payout_metadata, payout_note
 from numerai_assets.shared.resources import DiagnosticsKnobs, NumeraiHome
 from numerai_assets.shared.warehouse import Warehouse
 
@@ -223,11 +224,7 @@ def _scores_summary(result, view) -> dict:
         "scores overstate live performance); a held-out test era keeps validation_diagnostics' "
         "out-of-sample row."
     )
-    run_rows = [d.scores for d in result.done if d.scores is not None]
-    summary["per_era_scores"] = dg.MetadataValue.md(
-        f"This run's eras. {payout_note(result.payout)}\n\n"
-        + markdown_table(list(ERA_COLUMNS), era_rows(run_rows))
-    )
+    summary.update(backfill_tables(view, payout_note(result.payout)))
     summary["plots"] = dg.MetadataValue.md(
         "\n\n".join(markdown_image(png, name.replace("_", " ")) for name, png in view.pictures.items())
     )

@@ -274,6 +274,7 @@ class BackfillView:
     in_sample: list[bool | None]  # the stored row's flag; None on a kept test row (out of sample)
     summary: dict[str, float]  # model_core.diagnostics.summarise_scores
     pictures: dict[str, bytes]  # cumulative_corr, per_era_corr, rolling_sharpe (PNG)
+    rows: list[dict] = dataclasses.field(default_factory=list)  # the warehouse rows, era order
 
 
 def backfill_view(warehouse: Warehouse, layout: HomeLayout, model_version: str) -> BackfillView:
@@ -319,6 +320,7 @@ def backfill_view(warehouse: Warehouse, layout: HomeLayout, model_version: str) 
         frame["in_sample"].to_list(),
         summarise_scores(scores),
         pictures,
+        frame.to_dicts(),
     )
 
 

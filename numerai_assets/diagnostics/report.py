@@ -11,13 +11,18 @@ import math
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from model_core.atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from model_core.inline_chart import Panel
 from numerai_assets.diagnostics.evaluate import Diagnostics
 from numerai_assets.shared.payout_report import ERA_COLUMNS, era_rows, payout_metadata, payout_note
+from numerai_assets.shared.ui_metadata import era_score_table, inline_chart, table
 
 ROLLING_WINDOW = 20
+# The per-era table on the asset page: the payout columns and the two a backfill does not compute.
+PER_ERA_COLUMNS = {**ERA_COLUMNS, "FNC": "fnc", "max_exposure": "max_feature_exposure"}
 METRIC_COLUMNS = {
     "corr mean": "corr_mean",
     "corr std": "corr_std",
@@ -180,8 +185,13 @@ def metadata(diagnostics: Diagnostics, images: dict[str, bytes], report: Path) -
             *([markdown_table(RELIANCE_HEADER, reliance_rows(diagnostics))] if diagnostics.reliance else []),
         ]
     )
+    extra = {}
     if diagnostics.reliance:
         numbers["attention_reliance"] = diagnostics.reliance["ensemble"]["reliance"]
+        extra["reliance"] = table(
+            [dict(zip(_keys(RELIANCE_HEADER), row, strict=True)) for row in reliance_rows(diagnostics)],
+            {k: ("string" if k == "model" else "float") for k in _keys(RELIANCE_HEADER)},
+        )
     return {
         "model_version": diagnostics.model_version,
         "test_eras": f"{diagnostics.eras[0]}..{diagnostics.eras[-1]} ({len(diagnostics.eras)})",
@@ -198,17 +208,34 @@ def metadata(diagnostics: Diagnostics, images: dict[str, bytes], report: Path) -
         "metrics_md": dg.MetadataValue.md(
             payout_note(diagnostics.payout) + "\n\n" + markdown_table(header, metrics_rows(diagnostics))
         ),
-        "per_era_scores": dg.MetadataValue.md(
-            payout_note(diagnostics.payout)
-            + "\n\n"
-            + markdown_table(list(ERA_COLUMNS), era_rows(diagnostics.scores["ensemble"]))
-        ),
+        "cumulative_corr_chart": cumulative_corr_chart(diagnostics),
+        "per_era_scores": era_score_table(diagnostics.scores["ensemble"], PER_ERA_COLUMNS),
+        "payout_note": payout_note(diagnostics.payout),
         **payout_metadata(diagnostics.payout),
         "plots": dg.MetadataValue.md(plots_md),
+        "importance": table(
+            [{"group": g, "importance": v} for g, v in diagnostics.importance.items()],
+            {"group": "string", "importance": "float"},
+        ),
         "feature_importance": dg.MetadataValue.md(importance_md),
         "attention": dg.MetadataValue.md(attention_md),
+        **extra,
         "report": dg.MetadataValue.path(str(report)),
     }
+
+
+def cumulative_corr_chart(diagnostics: Diagnostics) -> dg.MetadataValue:
+    """The ensemble's cumulative CORR over the test eras beside the baseline's (or the
+    equal-weight blend's), small enough to show in place on the asset page."""
+    other = "baseline_lgbm" if "baseline_lgbm" in diagnostics.scores else "equal_weight"
+    series = {
+        name: list(np.cumsum(np.nan_to_num([s.corr for s in diagnostics.scores[name]], nan=0.0)))
+        for name in ("ensemble", other)
+    }
+    eras = diagnostics.eras
+    return inline_chart(
+        "cumulative CORR", [Panel("cumulative CORR", series)], f"test eras {eras[0]}..{eras[-1]}"
+    )
 
 
 def _keys(header: list[str]) -> list[str]:

@@ -15,6 +15,7 @@ from numerai_assets.shared.executor import GPU_POOL, GPU_TAG
 from numerai_assets.shared.numerai_api import NumeraiAPI
 from numerai_assets.shared.payout_report import payout_metadata
 from numerai_assets.shared.resources import DiagnosticsKnobs, NumeraiHome
+from numerai_assets.shared.ui_metadata import era_span
 from numerai_assets.shared.warehouse import Warehouse
 from numerai_assets.training.resources import TrainingKnobs
 
@@ -128,6 +129,8 @@ def _choice_metadata(version: str, choice) -> dict:
             {
                 "candidate": name,
                 "chosen": name == choice.candidate,
+                "reason": choice.reason if name == choice.candidate else "",
+                "transformer_weight": round(_transformer_weight(name, choice.blend_weight), 4),
                 "oof_corr_mean": round(oof["mean"], 5),
                 "oof_corr_sharpe": round(oof["sharpe"], 3),
                 "oof_eras": oof["eras"],
@@ -141,6 +144,8 @@ def _choice_metadata(version: str, choice) -> dict:
     columns = {
         "candidate": "string",
         "chosen": "bool",
+        "reason": "string",
+        "transformer_weight": "float",
         "oof_corr_mean": "float",
         "oof_corr_sharpe": "float",
         "oof_eras": "int",
@@ -163,6 +168,13 @@ def _choice_metadata(version: str, choice) -> dict:
     }
 
 
+def _transformer_weight(candidate: str, blend_weight: float) -> float:
+    """The transformer ensemble's share in the candidate's rank blend (1, 0, or the fitted weight)."""
+    from model_core.candidates import BLEND, TRANSFORMER
+
+    return blend_weight if candidate == BLEND else float(candidate == TRANSFORMER)
+
+
 def _payout_cells(figures: dict | None) -> dict:
     if figures is None:
         return {}
@@ -178,10 +190,15 @@ def _refit_metadata(refit) -> dict:
         return {"model_version": refit.model_version, "skipped": refit.skipped}
     meta = {
         "model_version": refit.model_version,
-        "train_eras": f"{refit.eras[0]}..{refit.eras[-1]} ({len(refit.eras)})",
+        "train_eras": era_span(refit.eras),
         "train_rows": refit.rows,
         "path": dg.MetadataValue.path(str(refit.path)),
     }
     if refit.result is not None:
-        meta |= {"epochs": refit.epochs, "device": refit.result.device}
+        from numerai_assets.training.fold_metadata import refit_curve_and_tables
+
+        meta |= {"epochs_run": refit.epochs, "device": refit.result.device}
+        meta |= refit_curve_and_tables(
+            refit.result, refit.train_config, refit.model_config, refit.batches, refit.fold_best_epochs
+        )
     return meta

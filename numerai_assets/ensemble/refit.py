@@ -33,6 +33,12 @@ class Refit:
     rows: int = 0
     path: Path | None = None
     result: object = None  # model_core.train.TrainResult of a transformer refit
+    # A transformer refit's settings (shown on its asset page): configs, batch knobs, and the
+    # folds' best epochs its epoch count came from.
+    model_config: object = None
+    train_config: object = None
+    batches: dict | None = None
+    fold_best_epochs: tuple[int, ...] = ()
 
 
 def refit_transformer(
@@ -73,10 +79,26 @@ def refit_transformer(
             f"refit {seed_index} epoch {epoch.epoch}/{plan.epochs}: loss {epoch.train_loss:.4f}, {epoch.rows_per_s:,.0f} rows/s"
         )
 
-    result = train_fold(
-        knobs.to_model_config(len(store.features)), config, batches, None, path, device, report
+    model_config = knobs.to_model_config(len(store.features))
+    result = train_fold(model_config, config, batches, None, path, device, report)
+    knob_values = {
+        "eras_per_batch": knobs.eras_per_batch,
+        "max_stocks": knobs.max_stocks,
+        "device": str(device),
+    }
+    return Refit(
+        saved.model_version,
+        None,
+        plan.eras,
+        plan.epochs,
+        batches.rows,
+        path,
+        result,
+        model_config,
+        config,
+        knob_values,
+        tuple(best_epochs),
     )
-    return Refit(saved.model_version, None, plan.eras, plan.epochs, batches.rows, path, result)
 
 
 def refit_lgbm(layout: HomeLayout, n_estimators: int, log: Callable[[str], None]) -> Refit:

@@ -62,12 +62,14 @@ def live_predictions_are_submittable(
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "round": round_number,
+            "partition": key,  # the run's round partition: the check itself is not partitioned
             "model_version": version or "unknown",
             "benchmark_corr": "no live benchmark file" if bench is None else bench.shown(),
             "benchmark_model": "none" if bench is None else bench.column,
             "problems": "; ".join(problems) or "none",
         },
-        description="; ".join(problems) or f"{frame.height} predictions ready to submit",
+        description=f"round {round_number}: "
+        + ("; ".join(problems) or f"{frame.height} predictions ready to submit"),
     )
 
 

@@ -11,9 +11,19 @@ from numerai_assets.ingest.assets import clean_eras, feature_returns
 from numerai_assets.shared.executor import GPU_POOL, GPU_TAG
 from numerai_assets.shared.model_versions import load_plan
 from numerai_assets.shared.resources import DiagnosticsKnobs, NumeraiHome
+from numerai_assets.shared.ui_metadata import era_span, table
 from numerai_assets.shared.warehouse import Warehouse
 from numerai_assets.training.folds import start_model_version, train_one_fold
 from numerai_assets.training.resources import TrainingKnobs
+
+FOLD_COLUMNS = {
+    "fold": "string",
+    "train": "string",
+    "train_eras": "int",
+    "gap": "int",
+    "validation": "string",
+    "validation_eras": "int",
+}
 
 
 @dg.asset(group_name="training", deps=[clean_eras], kinds={"json"})
@@ -41,24 +51,13 @@ def build_fold_asset(fold_index: int, extra_op_tags: Mapping[str, Any] | None = 
         kinds={"pytorch"},
         op_tags={GPU_TAG: "1", **(extra_op_tags or {})},
         pool=GPU_POOL,
-        description=f"Transformer trained on fold {fold_index}: checkpoint + per-epoch metrics.",
+        description=f"Transformer trained on fold {fold_index}: checkpoint, per-epoch table and curve, eras, settings.",
     )
     def fold_model(context: dg.AssetExecutionContext, numerai_home: NumeraiHome, training: TrainingKnobs):
-        result, version, rows = train_one_fold(fold_index, numerai_home.layout, training, context.log.info)
-        return dg.MaterializeResult(
-            metadata={
-                "model_version": version,
-                "best_epoch": result.best_epoch,
-                "epochs_run": result.epochs_run,
-                "stopped_early": result.stopped_early,
-                "val_corr_mean": result.best_val_corr,
-                "val_corr_sharpe": result.history[result.best_epoch - 1].val_corr_sharpe,
-                "rows_per_s": round(sum(h.rows_per_s for h in result.history) / len(result.history), 1),
-                "train_rows": rows,
-                "device": result.device,
-                "checkpoint": dg.MetadataValue.path(str(result.checkpoint)),
-            }
-        )
+        from numerai_assets.training.fold_metadata import fold_metadata
+
+        run = train_one_fold(fold_index, numerai_home.layout, training, context.log.info)
+        return dg.MaterializeResult(metadata=fold_metadata(run))
 
     return fold_model
 
@@ -95,20 +94,32 @@ def baseline_lgbm(
 
 
 def _plan_metadata(version: str, plan: FoldPlan) -> dict:
+    """The folds as a table, one row per fold and a last row for the held-out test block."""
     rows = [
-        dg.TableRecord(
-            {
-                "fold": f.index,
-                "train": f"{f.train_eras[0]}..{f.train_eras[-1]} ({len(f.train_eras)})",
-                "validation": f"{f.validation_eras[0]}..{f.validation_eras[-1]} ({len(f.validation_eras)})",
-            }
-        )
+        {
+            "fold": str(f.index),
+            "train": era_span(f.train_eras),
+            "train_eras": len(f.train_eras),
+            "gap": plan.gap,
+            "validation": era_span(f.validation_eras),
+            "validation_eras": len(f.validation_eras),
+        }
         for f in plan.folds
     ]
-    columns = {"fold": "int", "train": "string", "validation": "string"}
+    if plan.test_eras:
+        rows.append(
+            {
+                "fold": "test",
+                "gap": plan.gap,
+                "validation": era_span(plan.test_eras),
+                "validation_eras": len(plan.test_eras),
+            }
+        )
     return {
         "model_version": version,
-        "folds": dg.MetadataValue.table(rows, schema=dg.TableSchema.from_name_type_dict(columns)),
+        "folds": table(rows, FOLD_COLUMNS),
         "purge_gap": plan.gap,
-        "test_eras": f"{plan.test_eras[0]}..{plan.test_eras[-1]} ({len(plan.test_eras)})",
+        "test_eras": era_span(plan.test_eras),
+        "folds_note": "row `test`: the held-out test block after the last fold and the gap; no fold trains "
+        "or early-stops on it (validation_diagnostics scores it)",
     }

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import polars as pl
 
 from model_core.atomic import write_text_atomic
-from model_core.cv import CVConfig, FoldPlan
+from model_core.cv import CVConfig, Fold, FoldPlan
 from model_core.era_store import EraStore
 from numerai_assets.shared.home import HomeLayout
 from numerai_assets.shared.model_versions import load_plan, unfinished_plan
@@ -86,8 +86,24 @@ def _resumable(layout: HomeLayout, fingerprint: str, cv_settings: dict, plan: Fo
     return saved.model_version if saved.plan.to_dict() == plan.to_dict() else None
 
 
-def train_one_fold(fold_index: int, layout: HomeLayout, knobs: TrainingKnobs, log: Callable[[str], None]):
-    """Train fold `fold_index` of the current plan; returns (TrainResult, model version, rows)."""
+@dataclasses.dataclass(frozen=True)
+class FoldRun:
+    """One fold trained: what its asset page shows (see fold_metadata)."""
+
+    result: object  # model_core.train.TrainResult
+    model_version: str
+    rows: int  # training rows
+    fold: Fold
+    gap: int  # purged eras between the fold's training and validation eras
+    model_config: object  # model_core.model.ModelConfig
+    train_config: object  # model_core.train.TrainConfig
+    batches: dict  # the batch knobs
+
+
+def train_one_fold(
+    fold_index: int, layout: HomeLayout, knobs: TrainingKnobs, log: Callable[[str], None]
+) -> FoldRun:
+    """Train fold `fold_index` of the current plan."""
     from model_core.batches import EraBatches, TemporalContext
     from model_core.train import resolve_device, train_fold
 
@@ -130,7 +146,10 @@ def train_one_fold(fold_index: int, layout: HomeLayout, knobs: TrainingKnobs, lo
     checkpoint = saved.checkpoint(layout, fold_index)
     _log_resume(fold_index, checkpoint, model_config, train_config, log)
     result = train_fold(model_config, train_config, train, val, checkpoint, device, report)
-    return result, saved.model_version, train.rows
+    batches = {"eras_per_batch": knobs.eras_per_batch, "max_stocks": knobs.max_stocks, "device": str(device)}
+    return FoldRun(
+        result, saved.model_version, train.rows, fold, plan.gap, model_config, train_config, batches
+    )
 
 
 def _log_resume(fold_index: int, checkpoint, model_config, train_config, log) -> None:

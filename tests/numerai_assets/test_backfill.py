@@ -121,8 +121,14 @@ def test_cli_backfill_runs_each_era_once_in_ceil_n_over_n_runs(cli_backfill):
         assert metadata["backfilled_eras"].value == len(ERAS)
         assert metadata["plots"].value.count("data:image/png;base64,") == 3  # cumulative, bars, rolling
         assert metadata["model_version"].value == current_version(HomeLayout(home))
+        # In place on the asset page: the backfilled range's per-era table and its CORR chart.
+        per_era = [r.data for r in metadata["per_era_scores"].value.records]
+        assert [row["era"] for row in per_era] == ERAS and {row["split"] for row in per_era} == {"backfill"}
+        assert len(metadata["corr_chart"].value) < 1000
+        assert metadata["corr_chart"].value.startswith("![backfilled CORR](data:image/svg+xml,")
 
     scores = _scores(home)
+    assert [row["CORR20"] for row in per_era] == pytest.approx(scores["corr"].to_list(), abs=1e-5)
     assert scores["era"].to_list() == ERAS and set(scores["split"]) == {"backfill"}
     assert scores["corr"].is_not_null().all() and scores["fnc"].is_null().all()
     has_bmc = dict(zip(scores["era"], scores["bmc"].is_not_null(), strict=True))

@@ -32,6 +32,26 @@ def test_diagnostics_metadata_has_numbers_tables_and_pictures(trained):
     assert meta["attention"].count("data:image/png;base64,") == 2  # cross-stock and temporal
 
 
+def test_diagnostics_show_tables_and_a_chart_in_place(trained):
+    """What the asset page draws without a click: tables, and a chart under 1,000 characters."""
+    from tests.numerai_assets.test_training_assets import _svg_of
+
+    meta = trained.metadata["validation_diagnostics"]
+    plan = load_plan(HomeLayout(trained.home)).plan
+    per_era = [r.data for r in meta["per_era_scores"].records]
+    assert [row["era"] for row in per_era] == list(plan.test_eras)
+    assert {"CORR20", "MMC", "CWMM", "BMC", "payout", "FNC", "max_exposure"} <= set(per_era[0])
+    ensemble = {record.data["model"]: record.data for record in meta["metrics"].records}["ensemble"]
+    assert np.mean([row["CORR20"] for row in per_era]) == pytest.approx(ensemble["corr_mean"], abs=1e-4)
+    importance = {r.data["group"]: r.data["importance"] for r in meta["importance"].records}
+    assert {"intelligence", "wisdom"} <= set(importance)
+    reliance = {r.data["model"]: r.data for r in meta["reliance"].records}
+    assert reliance["ensemble"]["reliance"] == pytest.approx(meta["attention_reliance"], abs=1e-4)
+    assert len(meta["cumulative_corr_chart"]) < 1000
+    legend = {t.text for t in _svg_of(meta["cumulative_corr_chart"]).iter() if t.get("fill")}
+    assert legend == {"ensemble", "baseline_lgbm"}
+
+
 def test_attention_reliance_is_reported_for_every_model(trained):
     """Each model scored with the era's other stocks and alone: the table's first column is the
     same CORR the metrics table reports, and reliance is the difference."""

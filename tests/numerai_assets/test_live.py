@@ -114,6 +114,9 @@ def test_live_run_uploads_every_id_once_and_never_again(
     assert uploaded["prediction"].between(0, 1).all()
     [check] = result.get_asset_check_evaluations()
     assert check.passed
+    # The check is not partitioned: its description and metadata name the round it checked.
+    assert check.description.startswith(f"round {current}: ")
+    assert check.metadata["partition"].value == str(current)
 
     again = _run_live(defs, instance, current)
     assert again.success and _metadata(again, "submission")["status"] == "already_uploaded"

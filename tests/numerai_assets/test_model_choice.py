@@ -43,6 +43,12 @@ def test_the_choice_table_has_every_candidate_and_one_chosen(trained):
     assert meta["reason"] and meta["metric"] == "corr"
     chosen = rows[meta["candidate"]]["oof_corr_mean"]
     assert chosen == max(row["oof_corr_mean"] for row in rows.values())
+    # The table says why and with what weights: the reason on the chosen row only.
+    assert {name: row["reason"] for name, row in rows.items()} == {
+        name: meta["reason"] if name == meta["candidate"] else "" for name in CANDIDATES
+    }
+    weights = {name: row["transformer_weight"] for name, row in rows.items()}
+    assert weights == {"transformer": 1.0, "lgbm": 0.0, "blend": round(meta["blend_weight_transformer"], 4)}
 
 
 def test_choice_and_blend_weight_ignore_the_test_eras(trained_home, instance):

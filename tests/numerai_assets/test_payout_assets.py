@@ -31,7 +31,7 @@ ROUND = {
     "payout_factor": 0.125,
     "payout_settings_from": "round 1000",
 }
-PER_ERA_HEADER = "| era | CORR20 | MMC | CWMM | BMC | payout |"
+PER_ERA_COLUMNS = ["era", "CORR20", "MMC", "CWMM", "BMC", "payout"]
 NO_API = "http://127.0.0.1:9"
 
 
@@ -56,8 +56,9 @@ def test_diagnostics_show_the_rounds_multipliers_beside_the_payout(trained):
     assert rows["ensemble"]["payout"] == pytest.approx(meta["payout_mean"], abs=1e-5)
     assert rows["ensemble"]["cwmm"] == pytest.approx(meta["cwmm_mean"], abs=1e-5)
     assert "multipliers from round 1000" in meta["metrics_md"]
-    assert PER_ERA_HEADER in meta["per_era_scores"]
-    assert meta["per_era_scores"].count("\n| 00") == 8  # the 8 held-out test eras
+    assert [c.name for c in meta["per_era_scores"].schema.columns][:6] == PER_ERA_COLUMNS
+    assert len(meta["per_era_scores"].records) == 8  # the 8 held-out test eras
+    assert "multipliers from round 1000" in meta["payout_note"]
     with open(meta["report"]) as report:
         assert (
             "payout = clip(CORR20 x 0.75 + MMC x 2.5, -0.1, 0.1), multipliers from round 1000"
@@ -105,7 +106,12 @@ def test_backfilled_era_scores_carry_the_new_scores_and_the_multipliers(
     for key in ("corr", "mmc", "cwmm", "bmc", "payout"):
         assert math.isfinite(meta[key]), key
     assert meta["payout"] == pytest.approx(_payout(meta["corr"], meta["mmc"], meta), abs=1e-12)
-    assert PER_ERA_HEADER in meta["per_era_scores"] and "| 0062 |" in meta["per_era_scores"]
+    rows = {r.data["era"]: r.data for r in meta["per_era_scores"].records}
+    assert (
+        rows["0062"]["payout"] == pytest.approx(meta["payout"], abs=1e-5)
+        and rows["0062"]["split"] == "backfill"
+    )
+    assert "multipliers from round 1000" in meta["per_era_scores_note"]
     assert "CWMM" in meta["summary"] and "payout mean" in meta["summary"]
     layout = HomeLayout(trained_home)
     [row] = (

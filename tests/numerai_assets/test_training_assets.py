@@ -109,3 +109,77 @@ def test_cv_knobs_the_user_set_do_not_shrink_and_are_named(trained_home, instanc
     [failure] = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.to_string()  # with the cause, our ValueError
     assert "too few eras" in message and "NUMERAI_TEST_ERAS" in message and "NUMERAI_N_FOLDS" in message
+
+
+def _svg_of(markdown: str):
+    """The inline chart's SVG, parsed (a broken document fails here)."""
+    import re
+    import xml.etree.ElementTree as ET
+    from urllib.parse import unquote
+
+    match = re.fullmatch(r"!\[[^\]]*\]\(data:image/svg\+xml,([^()\s]+)\)", markdown)
+    assert match, markdown[:80]
+    return ET.fromstring(unquote(match.group(1)))
+
+
+def _columns(table) -> list[str]:
+    return [c.name for c in table.schema.columns]
+
+
+def test_a_fold_model_shows_its_epochs_curve_eras_and_settings(trained):
+    meta = trained.metadata["fold_model_0"]
+    plan = load_plan(HomeLayout(trained.home)).plan
+    epochs = [r.data for r in meta["epochs"].records]
+    assert _columns(meta["epochs"]) == [
+        "epoch",
+        "train_loss",
+        "val_corr_mean",
+        "val_corr_sharpe",
+        "learning_rate",
+        "seconds",
+        "rows_per_s",
+        "best_so_far",
+    ]
+    assert [row["epoch"] for row in epochs] == list(range(1, meta["epochs_run"] + 1))
+    best = epochs[meta["best_epoch"] - 1]
+    assert best["val_corr_mean"] == pytest.approx(meta["val_corr_mean"], abs=1e-5) and best["best_so_far"]
+    assert all(row["seconds"] > 0 and row["learning_rate"] > 0 for row in epochs)
+    # The curve: an SVG under the UI's 1,000 characters, one point per epoch, the best one marked.
+    assert len(meta["training_curve"]) < 1000
+    svg = _svg_of(meta["training_curve"])
+    titles = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert titles[0].startswith("validation CORR") and f"best {meta['best_epoch']}" in titles[-1]
+    fold = plan.folds[0]
+    assert meta["train_eras"] == f"{fold.train_eras[0]}..{fold.train_eras[-1]} ({len(fold.train_eras)})"
+    assert meta["validation_eras"].endswith(f"({len(fold.validation_eras)})")
+    assert meta["purge_gap"] == plan.gap
+    settings = {(r.data["part"], r.data["setting"]): r.data["value"] for r in meta["settings"].records}
+    assert settings[("model", "d_model")] == str(TINY_KNOBS["d_model"])
+    assert settings[("training", "max_epochs")] == str(TINY_KNOBS["max_epochs"])
+    assert settings[("batches", "eras_per_batch")] == str(TINY_KNOBS["eras_per_batch"])
+
+
+def test_a_refit_shows_its_epochs_fixed_by_the_folds(trained):
+    meta = trained.metadata["refit_model_0"]
+    if "skipped" in meta:
+        pytest.skip(f"the tiny run chose no transformer: {meta['skipped']}")
+    epochs = [r.data for r in meta["epochs"].records]
+    assert len(epochs) == meta["epochs_run"] and "val_corr_mean" not in _columns(meta["epochs"])
+    assert "fixed by cross-validation" in meta["epochs_from"]
+    assert len(meta["training_curve"]) < 1000 and _svg_of(meta["training_curve"]) is not None
+    assert meta["train_eras"].endswith(")") and any(
+        r.data["part"] == "model" for r in meta["settings"].records
+    )
+
+
+def test_cv_folds_shows_each_fold_and_the_test_block(trained):
+    meta = trained.metadata["cv_folds"]
+    plan = load_plan(HomeLayout(trained.home)).plan
+    rows = [r.data for r in meta["folds"].records]
+    assert [row["fold"] for row in rows] == [*(str(f.index) for f in plan.folds), "test"]
+    for row, fold in zip(rows, plan.folds, strict=False):
+        assert row["train_eras"] == len(fold.train_eras) and row["validation_eras"] == len(
+            fold.validation_eras
+        )
+        assert row["train"].startswith(fold.train_eras[0]) and row["gap"] == plan.gap
+    assert rows[-1]["validation_eras"] == len(plan.test_eras) and rows[-1]["train"] is None

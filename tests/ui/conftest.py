@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WEBSERVER_START_S = 120
+BACKFILL_ERAS = "0061:0068"  # validation eras the benchmark and the meta model cover, then the test block
 
 
 def _free_port() -> int:
@@ -75,6 +76,7 @@ def ui_env(tmp_path_factory) -> Iterator[dict[str, str]]:
         (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         _cli(["train"], env, root)
         _cli(["submit"], env, root)
+        _cli(["backfill", "--eras", BACKFILL_ERAS, "--wait"], env, root)  # era_scores' tables
         yield env
 
 

@@ -5,6 +5,7 @@ the era backfill Launchpad."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -37,20 +38,58 @@ def test_training_group_lists_the_materialised_folds(page: Page):
     _shot(page, "training-group")
 
 
+def _inline_chart(page: Page, alt: str):
+    """The chart drawn in place in the metadata table (not behind "[Show Markdown]"), loaded."""
+    chart = page.locator(f"table img[alt='{alt}']")
+    expect(chart).to_be_visible()
+    expect(chart).to_have_attribute("src", re.compile(r"^data:image/svg\+xml,"))
+    assert chart.evaluate("img => img.complete && img.naturalWidth > 0"), f"{alt}: the image did not load"
+    return chart
+
+
+def _table_header(page: Page, column: str):
+    header = page.locator("table th", has_text=re.compile(f"^{re.escape(column)}$")).first
+    expect(header).to_be_visible()
+    return header
+
+
 def test_validation_diagnostics_shows_its_figures(page: Page):
     page.goto("/assets/validation_diagnostics")
     expect(page.get_by_text("validation_diagnostics").first).to_be_visible()
     # The latest materialisation's metadata, as the asset page lists it.
-    for key in ("corr_mean", "corr_sharpe"):
+    for key in ("corr_mean", "corr_sharpe", "per_era_scores"):
         expect(page.get_by_text(key, exact=True).first).to_be_visible()
+    for column in ("CORR20", "payout", "FNC"):  # the per-era table, drawn in place
+        _table_header(page, column)
+    _inline_chart(page, "cumulative CORR").scroll_into_view_if_needed()
     _shot(page, "validation-diagnostics")
 
 
 def test_fold_model_shows_its_training(page: Page):
     page.goto("/assets/fold_model_0")
-    for key in ("best_epoch", "epochs_run"):
+    for key in ("best_epoch", "epochs_run", "training_curve", "epochs", "settings", "train_eras"):
         expect(page.get_by_text(key, exact=True).first).to_be_visible()
+    for column in ("train_loss", "val_corr_mean", "learning_rate"):  # the per-epoch table
+        _table_header(page, column)
+    _inline_chart(page, "fold 0 training curve").scroll_into_view_if_needed()
     _shot(page, "fold-model-0")
+
+
+def test_era_scores_shows_the_backfilled_eras(page: Page):
+    page.goto("/assets/era_scores")
+    expect(page.get_by_text("per_era_scores", exact=True).first).to_be_visible()
+    for column in ("split", "CORR20", "MMC", "CWMM", "BMC", "payout"):
+        _table_header(page, column)
+    expect(page.locator("table td", has_text=re.compile("^0068$")).first).to_be_visible()
+    _inline_chart(page, "backfilled CORR").scroll_into_view_if_needed()
+    _shot(page, "era-scores")
+
+
+def test_cv_folds_shows_the_folds_table(page: Page):
+    page.goto("/assets/cv_folds")
+    for column in ("train", "train_eras", "gap", "validation", "validation_eras"):
+        _table_header(page, column)
+    expect(page.locator("table td", has_text=re.compile("^test$")).first).to_be_visible()
 
 
 def test_weekly_training_job_page(page: Page):
