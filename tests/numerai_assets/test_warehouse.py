@@ -300,4 +300,4 @@ def test_a_version_3_file_gains_the_dataset_version_of_model_versions(tmp_path):
     rows = warehouse.query("SELECT model_version, n_folds, dataset_version FROM model_versions ORDER BY 1")
     assert rows.rows() == [("mv-new", 2, "v5.3"), ("mv-old", 4, None)]
     with duckdb.connect(str(path), read_only=True) as con:
-        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)] == [(4,)]
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
