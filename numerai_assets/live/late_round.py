@@ -56,7 +56,7 @@ def check_late_round(
     )
     text = late_text(number, closes, left, check, runs)
     numerai = check.numerai
-    if check.alerts.send(text, secrets=(numerai.public_id, numerai.secret_key)):
+    if check.alerts.send(text, secrets=(numerai.public_id, numerai.secret_key), log=context.log):
         context.log.warning(f"round {number} is not submitted and closes at {closes:%H:%M} UTC: alert sent")
         return state.replace(late_alerted=number)
     return state

@@ -9,6 +9,7 @@ sends it: a webhook that is down, slow or answers an error is tried a few times,
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import urllib.error
@@ -67,9 +68,17 @@ class AlertWebhook(dg.ConfigurableResource):
         path = f"/runs/{run_id}"
         return f"{self.ui_url.rstrip('/')}{path}" if self.ui_url else f"{path} in the Dagster UI"
 
-    def send(self, text: str, secrets: Iterable[str | None] = ()) -> bool:
-        """POST `text`; True when the webhook took it. Never raises for the webhook's sake."""
-        log = dg.get_dagster_logger()
+    def send(
+        self,
+        text: str,
+        secrets: Iterable[str | None] = (),
+        log: dg.DagsterLogManager | logging.Logger | None = None,
+    ) -> bool:
+        """POST `text`; True when the webhook took it. Never raises for the webhook's sake.
+
+        `log`: where problems are told (a sensor's `context.log`, shown with its tick in the UI).
+        """
+        log = log or dg.get_dagster_logger()
         if not self.url:
             log.info("NUMERAI_ALERT_WEBHOOK is not set: alert not sent")
             return False

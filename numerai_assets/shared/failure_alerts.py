@@ -34,7 +34,11 @@ def _innermost_error(error) -> str:
     """The user's own exception under Dagster's wrappers, as one line."""
     while error.cause is not None:
         error = error.cause
-    return first_line(error.message) if error.message.strip() else error.cls_name
+    if not error.message.strip():
+        return error.cls_name
+    line = first_line(error.message)
+    qualified, _, rest = line.partition(": ")  # "package.module.SomeError: text" -> "SomeError: text"
+    return f"{error.cls_name}: {rest}" if rest and qualified.endswith(error.cls_name) else line
 
 
 def failure_text(
@@ -72,7 +76,7 @@ def build_failure_alert_sensor(name: str, job, partition_label: str | None = Non
             context.log.info(f"run {run_id} failed; NUMERAI_ALERT_WEBHOOK is not set: no alert")
             return
         text = failure_text(context, alerts, partition_label)
-        if alerts.send(text, secrets=(numerai.public_id, numerai.secret_key)):
+        if alerts.send(text, secrets=(numerai.public_id, numerai.secret_key), log=context.log):
             context.log.info(f"run {run_id} failed: alert sent")
         else:  # already logged by send; the sensor goes on, the run's failure is in the UI anyway
             context.log.warning(f"run {run_id} failed: the alert could not be delivered")
