@@ -41,6 +41,18 @@ def _innermost_error(error) -> str:
     return f"{error.cls_name}: {rest}" if rest and qualified.endswith(error.cls_name) else line
 
 
+def _failed_checks(context: dg.RunFailureSensorContext) -> list[tuple[str, str]]:
+    """(check name, its description) of each check of the run that did not pass: a blocking one
+    (`live_predictions_are_submittable`) fails the run with a generic error, the reason is here."""
+    records = context.instance.get_records_for_run(
+        context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    evaluations = [record.event_log_entry.dagster_event.event_specific_data for record in records]
+    return [
+        (e.check_name, first_line(e.description or "no description")) for e in evaluations if not e.passed
+    ]
+
+
 def failure_text(
     context: dg.RunFailureSensorContext, alerts: AlertWebhook, partition_label: str | None
 ) -> str:
@@ -49,6 +61,7 @@ def failure_text(
     partition = run.tags.get(PARTITION_TAG)
     what = f"{partition_label} {partition}" if partition_label and partition else run.job_name
     lines = [f"numerai: {what} FAILED (job {run.job_name})"]
+    lines += [f"failed check {name}: {why}" for name, why in _failed_checks(context)]
     steps = context.get_step_failure_events()
     for event in steps:
         lines.append(f"failed step {event.step_key}: {_innermost_error(event.event_specific_data.error)}")

@@ -267,3 +267,15 @@ def test_a_run_dagster_will_retry_is_left_to_dagster_and_the_alert_says_so(
         _tick(defs, retrying, "live_round_failure_alert", cursor=started.cursor)
         [text] = receiver.texts
         assert "Dagster retries the run (dagster/max_retries)" in text
+
+
+def test_a_round_stopped_by_its_check_is_posted_with_the_check_and_why(
+    trained_home, tournament_state, server, instance, receiver
+):
+    defs = _defs(trained_home, server.url, tournament_state, max_model_age_days=1e-9)
+    started = _tick(defs, instance, "live_round_failure_alert")
+    _failed_live_run(defs, instance, tournament_state.current.number)
+    _tick(defs, instance, "live_round_failure_alert", cursor=started.cursor)
+    [text] = receiver.texts
+    assert "failed check live_predictions_are_submittable:" in text and "days old" in text, text
+    _no_secret(receiver.texts, tournament_state)
