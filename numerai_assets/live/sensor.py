@@ -11,6 +11,7 @@ from numerai_assets.shared.alerts import AlertWebhook
 from numerai_assets.shared.failure_alerts import retry_pending
 from numerai_assets.shared.numerai_api import NumeraiAPI, NumeraiAPIError
 from numerai_assets.shared.partitions import round_partitions
+from numerai_assets.shared.settings import Settings
 from numerai_assets.shared.warehouse import Warehouse
 
 ROUND_SENSOR = "round_open_sensor"
@@ -64,7 +65,7 @@ def _skip(state: RoundCursor, message: str) -> dg.SensorResult:
     return dg.SensorResult(skip_reason=message, cursor=state.dump())
 
 
-def build_round_sensor(job, settings) -> dg.SensorDefinition:
+def build_round_sensor(job, settings: Settings) -> dg.SensorDefinition:
     max_failures = settings.sensor_max_api_failures
 
     @dg.sensor(

@@ -279,3 +279,17 @@ def test_a_round_stopped_by_its_check_is_posted_with_the_check_and_why(
     [text] = receiver.texts
     assert "failed check live_predictions_are_submittable:" in text and "days old" in text, text
     _no_secret(receiver.texts, tournament_state)
+
+
+def test_without_a_webhook_the_alert_sensor_only_logs(tmp_path, tournament_state, server, instance, capfd):
+    defs = _defs(tmp_path / "home", server.url, tournament_state)
+    assert not defs.resources["alerts"].enabled
+    started = _tick(defs, instance, "live_round_failure_alert")
+    server.set_faults(FaultConfig(error_rate=1.0, fail_paths=("download",)))
+    result = _failed_live_run(defs, instance, tournament_state.current.number)
+    capfd.readouterr()
+    _tick(defs, instance, "live_round_failure_alert", cursor=started.cursor)
+    logged = capfd.readouterr()
+    assert (
+        f"run {result.run_id} failed; NUMERAI_ALERT_WEBHOOK is not set: no alert" in logged.err + logged.out
+    )
