@@ -114,10 +114,26 @@ def submission(
     )
 
 
-live_round_job = dg.define_asset_job(
-    LIVE_JOB,
-    selection=dg.AssetSelection.assets(raw_round, live_predictions, submission),
-    # In one process: the live window is short and three small steps need no process each.
-    executor_def=dg.in_process_executor,
-    description="A round's live file -> predictions -> checked -> uploaded (the round sensor starts it).",
-)
+# Documented run tags: the run monitoring daemon stops a run past max_runtime (seconds), the run
+# retry daemon re-executes a failed one up to max_retries times (from the failed step on).
+MAX_RUNTIME_TAG = "dagster/max_runtime"
+MAX_RETRIES_TAG = "dagster/max_retries"
+
+
+def live_run_tags(max_runtime_minutes: int, max_retries: int) -> dict[str, str]:
+    """On the job, not on the sensor's RunRequests: a run launched from the UI or the CLI must end
+    within the round's window too."""
+    tags = {MAX_RUNTIME_TAG: str(max_runtime_minutes * 60)}
+    return tags | ({MAX_RETRIES_TAG: str(max_retries)} if max_retries else {})
+
+
+def build_live_round_job(max_runtime_minutes: int, max_retries: int):
+    return dg.define_asset_job(
+        LIVE_JOB,
+        selection=dg.AssetSelection.assets(raw_round, live_predictions, submission),
+        # In one process: the live window is short and three small steps need no process each.
+        executor_def=dg.in_process_executor,
+        tags=live_run_tags(max_runtime_minutes, max_retries),
+        description="A round's live file -> predictions -> checked -> uploaded (the round sensor "
+        "starts it); stopped past NUMERAI_LIVE_MAX_RUNTIME_MINUTES.",
+    )

@@ -47,6 +47,16 @@ PRIVATE_NAMES: dict[str, tuple[str, str]] = {
         "dagster._core.storage.tags",
         "the last partition of a multi-partition (range) run; not exported publicly",
     ),
+    # Run retries (run_retries in dagster.yaml): the round sensor leaves a failed live run that
+    # Dagster will re-execute to Dagster, and the failure alert says a retry follows.
+    "WILL_RETRY_TAG": (
+        "dagster._core.storage.tags",
+        "the tag ('dagster/will_retry') Dagster sets on a failed run it will retry; not exported publicly",
+    ),
+    "AUTO_RETRY_RUN_ID_TAG": (
+        "dagster._core.storage.tags",
+        "the tag ('dagster/auto_retry_run_id') naming the retry of a failed run; not exported publicly",
+    ),
     # Recording a backfill as the UI's "Launch backfill" does (numerai_assets.cli.backfills).
     "PartitionBackfill": (
         "dagster._core.execution.backfill",

@@ -9,6 +9,7 @@ are not transient and fail at once with the API's message.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from collections.abc import Callable
@@ -137,6 +138,14 @@ class NumeraiAPI(dg.ConfigurableResource):
         return self.call(
             "list_rounds", lambda api: api.list_rounds(number=number, status=status, limit=limit)
         )
+
+    def round_close_time(self, number: int) -> dt.datetime:
+        """When round `number` stops taking submissions (its closeStakingTime, else closeTime), UTC."""
+        listed = [r for r in self.list_rounds(number=number) if r.get("number") == number]
+        closes = (listed[0].get("closeStakingTime") or listed[0].get("closeTime")) if listed else None
+        if not isinstance(closes, dt.datetime):
+            raise NumeraiAPIError(f"list_rounds: {self.endpoint} gives no close time of round {number}")
+        return closes if closes.tzinfo else closes.replace(tzinfo=dt.UTC)
 
     def round_open(self) -> bool:
         return self.call("check round open", lambda api: api.check_round_open())

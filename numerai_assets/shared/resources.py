@@ -1,5 +1,5 @@
 """The resources every stage uses, built from Settings: the API, the home, the warehouse, the
-diagnostics knobs. (A stage's own knobs are its own resource: `training`, `live`.)
+diagnostics knobs, the alert webhook. (A stage's own knobs are its own resource: `training`, `live`.)
 
 Secrets go through dagster.EnvVar so they never appear in config, the UI or run storage; when
 they are unset the service runs without credentials.
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from numerai_assets.shared.alerts import AlertWebhook
 from numerai_assets.shared.home import HomeLayout
 from numerai_assets.shared.numerai_api import NumeraiAPI
 from numerai_assets.shared.settings import Settings, knob_default
@@ -73,4 +74,6 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "diagnostics": DiagnosticsKnobs.from_settings(settings),
         "warehouse": Warehouse(path=str(HomeLayout(Path(settings.home).resolve()).warehouse_path)),
+        # The webhook URL holds a token: EnvVar, like the API key (unset: no alerts).
+        "alerts": AlertWebhook(url=_secret("NUMERAI_ALERT_WEBHOOK"), ui_url=settings.alert_ui_url),
     }

@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from model_core import knobs as model_knobs
 from model_core.knobs import Knob
+from numerai_assets.shared.alert_knobs import ALERT_KNOBS
 
 ENV_PREFIX = "NUMERAI_"
 
@@ -33,6 +35,7 @@ GROUPS = {
     "training": "Training knobs (defaults sized for the `demo` tournament on 2 CPU cores)",
     "diagnostics": "Ensemble, baseline and diagnostics",
     "automation": "Live rounds, schedule and backfills",
+    "alerts": "Alerts and run limits",
 }
 
 SERVICE_KNOBS: tuple[Knob, ...] = (
@@ -182,7 +185,9 @@ SERVICE_KNOBS: tuple[Knob, ...] = (
 
 # Every setting, table by table (within a table: the service's knobs, then the model's).
 KNOBS: tuple[Knob, ...] = tuple(
-    sorted((*SERVICE_KNOBS, *model_knobs.KNOBS), key=lambda knob: list(GROUPS).index(knob.group))
+    sorted(
+        (*SERVICE_KNOBS, *ALERT_KNOBS, *model_knobs.KNOBS), key=lambda knob: list(GROUPS).index(knob.group)
+    )
 )
 KNOBS_BY_NAME: dict[str, Knob] = {knob.name: knob for knob in KNOBS}
 
@@ -258,12 +263,26 @@ class _SettingsRules(BaseSettings):
             raise ValueError(f"{value!r} is not a cron expression (five fields, e.g. '0 6 * * 0')")
         return value
 
-    @field_validator("api_url", check_fields=False)
+    @field_validator("api_url", "alert_ui_url", check_fields=False)
     @classmethod
     def _url_scheme(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value or None
+
+    @field_validator("alert_webhook", mode="before", check_fields=False)
+    @classmethod
+    def _webhook_url(cls, value: object) -> object:
+        # The message never repeats the value: a webhook URL carries its token.
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or raw == "":
+            return None
+        parts = urlsplit(str(raw))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http:// or https:// URL with a host (value not shown: it is a secret)"
+            )
+        return value
 
     @field_validator("loss", check_fields=False)
     @classmethod

@@ -149,6 +149,20 @@ class SubmissionLedger:
 
         return self._read(f"ledger entry (round {round}, model {model_id})", body)
 
+    def round_handled(self, round: int, model_name: str | None = None) -> bool:
+        """Whether round `round` was uploaded (or, by a service without the API key, written as a
+        dry run): by `model_name` when given (in any case), else by any model."""
+
+        def body(con: duckdb.DuckDBPyConnection) -> bool:
+            found = con.execute(
+                "SELECT count(*) FROM submissions WHERE round = ? AND status IN (?, ?) "
+                "AND (CAST(? AS VARCHAR) IS NULL OR lower(model_name) = lower(?))",
+                [round, STATUS_UPLOADED, STATUS_DRY_RUN, model_name, model_name],
+            ).fetchone()
+            return bool(found[0])
+
+        return self._read(f"round {round} handled", body)
+
     def last_submission(self) -> dict[str, Any] | None:
         """The newest ledger row of any status (latest round, then latest start), or None."""
 

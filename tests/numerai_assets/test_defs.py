@@ -50,6 +50,7 @@ def describe(defs: dg.Definitions) -> dict:
                 "assets": sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys),
                 "executor": job.executor_def.name,
                 "partitions": job.partitions_def.name if job.partitions_def else None,
+                "tags": {k: str(v) for k, v in sorted((job.tags or {}).items())},
             }
             for job in sorted(repo.get_all_jobs(), key=lambda j: j.name)
             if not job.name.startswith("__ASSET_JOB")
@@ -65,7 +66,8 @@ def describe(defs: dg.Definitions) -> dict:
         },
         "sensors": {
             s.name: {
-                "jobs": sorted(j.name for j in s.jobs),
+                "jobs": sorted(j.name for j in s.jobs) if s.has_jobs else [],
+                "run_status_sensor": isinstance(s, dg.RunStatusSensorDefinition),
                 "interval_s": s.minimum_interval_seconds,
                 "default_status": s.default_status.value,
                 "resources": sorted(s.required_resource_keys),

@@ -14,6 +14,7 @@ from model_core.clean import clean_live_frame
 from model_core.diagnostics import era_max_feature_exposure
 from model_core.inference import EnsembleSpec
 from numerai_assets.live.predict import predict_live
+from numerai_assets.live.round_cursor import RoundCursor
 from numerai_assets.shared.home import HomeLayout
 from numerai_assets.shared.model_versions import current_model_dir
 from numerai_assets.shared.warehouse import Warehouse
@@ -75,7 +76,7 @@ def test_sensor_requests_each_new_round_once(trained_home, tournament, tournamen
     assert request.run_key == f"round-{current}" and request.partition_key == str(current)
     [added] = first.dynamic_partitions_requests
     assert added.partitions_def_name == "numerai_round" and list(added.partition_keys) == [str(current)]
-    assert first.cursor == str(current)
+    assert RoundCursor.parse(first.cursor).requested == current
 
     unchanged = _evaluate_sensor(defs, instance, cursor=first.cursor)
     assert unchanged.run_requests == [] and "under way" in unchanged.skip_message
@@ -83,7 +84,7 @@ def test_sensor_requests_each_new_round_once(trained_home, tournament, tournamen
     opened = advance_round(tournament)
     following = _evaluate_sensor(defs, instance, cursor=first.cursor)
     [request] = following.run_requests
-    assert request.run_key == f"round-{opened}" and following.cursor == str(opened)
+    assert request.run_key == f"round-{opened}" and RoundCursor.parse(following.cursor).requested == opened
 
     close_round(tournament)
     closed = _evaluate_sensor(defs, instance, cursor=following.cursor)
@@ -280,7 +281,7 @@ def test_a_failed_round_is_retried_while_open_and_lands_once(
     server.set_faults(FaultConfig())
     retried = tick_round_sensor(defs, instance, cursor=str(current))
     [receipt] = retried.receipts
-    assert receipt["status"] == "uploaded" and retried.cursor == str(current)
+    assert receipt["status"] == "uploaded" and RoundCursor.parse(retried.cursor).requested == current
     keys = sorted(run.tags.get("dagster/run_key") for run in instance.get_runs())
     assert keys == [f"round-{current}", f"round-{current}-attempt-2"]
     done = tick_round_sensor(defs, instance, cursor=retried.cursor)

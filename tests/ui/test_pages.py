@@ -1,6 +1,6 @@
 """What a user reads in the Dagster UI after `numerai-pipeline train` and `submit`, as rendered by
 a real browser: the asset graph, the diagnostics, a fold model, the weekly job, the round sensor,
-the era backfill Launchpad."""
+the era backfill Launchpad, the alert sensors, the live job's time limit."""
 
 from __future__ import annotations
 
@@ -120,3 +120,19 @@ def test_launch_era_backfill_launchpad_opens_with_a_valid_example(page: Page):
         expect(page.get_by_text(text).first).to_be_visible()
     expect(page.get_by_role("button", name="Launch Run")).to_be_enabled()
     _shot(page, "launch-era-backfill")
+
+
+def test_alert_sensors_and_the_round_sensor_say_what_they_watch(page: Page):
+    for name in ("live_round_failure_alert", "weekly_training_failure_alert"):
+        page.goto(f"/locations/numerai/sensors/{name}")
+        expect(page.get_by_text(name).first).to_be_visible()
+        expect(page.get_by_text("NUMERAI_ALERT_WEBHOOK", exact=False).first).to_be_visible()
+    page.goto("/locations/numerai/sensors/round_open_sensor")
+    expect(page.get_by_text("NUMERAI_SENSOR_MAX_API_FAILURES", exact=False).first).to_be_visible()
+    _shot(page, "alert-sensors")
+
+
+def test_live_round_job_says_its_time_limit(page: Page):
+    page.goto("/locations/numerai/jobs/live_round")
+    expect(page.get_by_text("NUMERAI_LIVE_MAX_RUNTIME_MINUTES", exact=False).first).to_be_visible()
+    _shot(page, "live-round-job")
