@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -82,38 +83,44 @@ def ui_env(tmp_path_factory) -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def webserver(ui_env, tmp_path_factory) -> Iterator[str]:
-    """`dagster-webserver` on the workspace of the repository, against the instance the CLI wrote."""
+    """`dagster dev` (what `make dev` runs: the webserver and the daemon, which launches queued
+    runs and backfills) on the repository's workspace, against the instance the CLI wrote."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("webserver") / "webserver.log"
+    log = tmp_path_factory.mktemp("webserver") / "dagster-dev.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
             env=ui_env,
             cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its webserver, daemon and code servers: stopped together
         )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for(f"{url}/server_info", process, log)
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
 
 
 def _wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + WEBSERVER_START_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"dagster-webserver exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"dagster dev exited ({process.returncode}):\n{log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
         except OSError:
             time.sleep(1)
     raise TimeoutError(
-        f"dagster-webserver did not answer {url} in {WEBSERVER_START_S} s:\n{log.read_text()[-3000:]}"
+        f"dagster dev did not answer {url} in {WEBSERVER_START_S} s:\n{log.read_text()[-3000:]}"
     )
 
 

@@ -136,3 +136,21 @@ def test_live_round_job_says_its_time_limit(page: Page):
     page.goto("/locations/numerai/jobs/live_round")
     expect(page.get_by_text("NUMERAI_LIVE_MAX_RUNTIME_MINUTES", exact=False).first).to_be_visible()
     _shot(page, "live-round-job")
+
+
+def test_an_era_range_backfill_is_launched_from_the_launchpad_in_one_click(page: Page):
+    """One click on the Launchpad's default config: the launch run succeeds and the backfill it
+    recorded is listed with its eras (run by a daemon, or `numerai-pipeline backfill --id`)."""
+    page.goto("/locations/numerai/jobs/launch_era_backfill/playground")
+    launch = page.get_by_role("button", name="Launch Run")
+    expect(launch).to_be_enabled()
+    launch.click()
+    page.wait_for_url("**/runs/**")
+    # The daemon of `dagster dev` dequeues the run; it records the backfill and succeeds.
+    expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=180_000)
+    _shot(page, "launch-era-backfill-run")
+    # The run's output links the backfill it recorded; its page lists the backfilled assets.
+    page.get_by_text("/runs/b/").first.click()
+    page.wait_for_url("**/runs/b/**")
+    expect(page.get_by_text("era_scores").first).to_be_visible()
+    _shot(page, "era-backfill")
