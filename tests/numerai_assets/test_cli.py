@@ -7,6 +7,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from tests.numerai_assets.code_location_runs import (
+    assert_runs_belong_to_the_location,
+    assert_the_ui_can_reexecute,
+    ui_workspace,
+)
+
 BIN = Path(sys.executable).parent
 
 
@@ -33,6 +39,16 @@ def test_ingest_command_records_runs_in_the_persistent_instance(tmp_path, server
             for asset in ("raw_dataset", "clean_eras", "feature_returns", "raw_round"):
                 assert instance.get_latest_materialization_event(dg.AssetKey(asset)) is not None, asset
             assert instance.get_dynamic_partitions("numerai_round") == [str(tournament_state.current.number)]
+            # runs of the location's asset job (the UI's "Materialize"), listed and re-executable there
+            runs = instance.get_runs()
+            assert len(runs) == 2 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+            assert_runs_belong_to_the_location(instance, runs, "__ASSET_JOB")
+            assert [sorted(k.to_user_string() for k in r.asset_selection) for r in runs] == [
+                ["raw_round"],
+                ["clean_eras", "feature_returns", "raw_dataset"],
+            ]
+            with ui_workspace(instance) as workspace:
+                assert_the_ui_can_reexecute(workspace, runs)
     finally:
         del os.environ["DAGSTER_HOME"]
 
@@ -109,6 +125,11 @@ def test_submit_and_status_commands(tmp_path, trained_home, server, tournament, 
         with dg.DagsterInstance.get() as instance:
             runs = instance.get_runs()
             assert {r.job_name for r in runs} == {"live_round"} and len(runs) == 2  # both in the UI
+            assert_runs_belong_to_the_location(instance, runs, "live_round")  # ...under the live_round job
+            assert {r.tags["dagster/partition"] for r in runs} == {str(current)}
+            assert all(r.tags["numerai/cli_pid"] for r in runs)  # dead-run detection still works
+            with ui_workspace(instance) as workspace:
+                assert_the_ui_can_reexecute(workspace, runs)
     finally:
         del os.environ["DAGSTER_HOME"]
 
