@@ -104,26 +104,17 @@ def _play(defs, settings, instance, workspace, first_round: int, sim_dir: Path) 
 
 def browse_instructions(workspace_dir: Path, sim_dir: Path, api_url: str, port: int) -> str:
     """How to open the demo's instance in the UI with its sensor and schedule on the stand-in."""
-    cli = _shown(Path(sys.executable).parent / "numerai-pipeline")
+    cli = Path(sys.executable).parent / "numerai-pipeline"
     return "\n".join(
         [
             "[demo] browse the runs in the Dagster UI (under the weekly_training and live_round jobs, the",
             "[demo] round sensor's ticks and runs): start the stand-in again, then the UI, from this directory:",
-            f"    {cli} sim serve {_shown(sim_dir)} --port {port} &",
-            f"    NUMERAI_API_URL={api_url} DAGSTER_HOME={_shown(workspace_dir / 'dagster')} "
-            f"NUMERAI_HOME={_shown(workspace_dir / 'home')} make dev",
-            "[demo] With NUMERAI_API_URL so, the round sensor and the weekly schedule ask that stand-in, never",
-            "[demo] Numerai (stand-in stopped: the sensor's ticks say the API failed). A run re-executed from",
-            f"[demo] the UI does the same. `{cli} sim advance-round {_shown(sim_dir)}` opens the next round:",
-            "[demo] the sensor submits it as a dry run (no credentials are passed on).",
+            f"    {cli} sim serve {sim_dir} --port {port} &",
+            f"    NUMERAI_API_URL={api_url} DAGSTER_HOME={workspace_dir / 'dagster'} "
+            f"NUMERAI_HOME={workspace_dir / 'home'} make dev",
+            "[demo] With that NUMERAI_API_URL the round sensor and the weekly schedule ask that stand-in, never",
+            "[demo] Numerai (with the stand-in stopped, the sensor's ticks say the API failed); so does a run",
+            f"[demo] re-executed from the UI. `{cli} sim advance-round {sim_dir}` opens the next",
+            "[demo] round, which the sensor then predicts and submits as a dry run (no credentials are passed on).",
         ]
     )
-
-
-def _shown(path: Path) -> str:
-    """`path` relative to the working directory when inside it (shorter to copy), else absolute."""
-    path = Path(path).resolve()
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)

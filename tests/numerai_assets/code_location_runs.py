@@ -58,7 +58,9 @@ def assert_the_ui_can_reexecute(workspace, runs: Iterable[dg.DagsterRun]) -> lis
         answer = execute_dagster_graphql(context, LAUNCH_PIPELINE_REEXECUTION_MUTATION, variables)
         result = answer.data["launchPipelineReexecution"]
         assert result["__typename"] == "LaunchRunSuccess", result
-        assert result["run"]["parentRunId"] == run.run_id and result["run"]["pipeline"]["name"] == run.job_name
+        assert (
+            result["run"]["parentRunId"] == run.run_id and result["run"]["pipeline"]["name"] == run.job_name
+        )
         launched.append(result["run"]["runId"])
     return launched
 
