@@ -52,6 +52,10 @@ def fail_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
         tags = run.tags
         if PID_TAG not in tags or tags.get(HOST_TAG) != socket.gethostname():
             continue
+        if run.parent_run_id is not None:
+            # A re-execution (from the UI, or a retry) inherits its parent's tags, ours included,
+            # but the daemon runs it: this CLI never starts one.
+            continue
         pid = int(tags[PID_TAG])
         if _alive(pid, tags.get(PROCESS_START_TAG)):
             continue

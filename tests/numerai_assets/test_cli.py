@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from numerai_assets.cli.runs import fail_dead_cli_runs
 from tests.numerai_assets.code_location_runs import (
     assert_runs_belong_to_the_location,
     assert_the_ui_can_reexecute,
@@ -129,7 +130,15 @@ def test_submit_and_status_commands(tmp_path, trained_home, server, tournament, 
             assert {r.tags["dagster/partition"] for r in runs} == {str(current)}
             assert all(r.tags["numerai/cli_pid"] for r in runs)  # dead-run detection still works
             with ui_workspace(instance) as workspace:
-                assert_the_ui_can_reexecute(workspace, runs)
+                reexecuted = assert_the_ui_can_reexecute(workspace, runs)
+            # A UI re-execution inherits the tags of the dead `submit` process; started by a
+            # daemon's run worker, it is not taken for a dead command's run.
+            run = instance.get_run_by_id(reexecuted[0])
+            assert run.tags["numerai/cli_pid"] == runs[0].tags["numerai/cli_pid"]
+            start = dg.DagsterEvent(event_type_value="PIPELINE_START", job_name=run.job_name)
+            instance.report_dagster_event(start, run_id=run.run_id)
+            assert fail_dead_cli_runs(instance) == []
+            assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
     finally:
         del os.environ["DAGSTER_HOME"]
 
