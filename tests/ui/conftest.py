@@ -61,7 +61,7 @@ def ui_env(tmp_path_factory) -> Iterator[dict[str, str]]:
     then the next round, submitted by the round sensor's run."""
     root = tmp_path_factory.mktemp("ui")
     tournament = root / "tournament"
-    generate_tournament(tournament, "tiny", seed=7)
+    generate_tournament(tournament, "tiny", seed=7, data_version="v5.2")  # TODO(latest): as the other tests
     state = load_state(tournament)
     with SimServer(tournament) as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NUMERAI_")}

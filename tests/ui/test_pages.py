@@ -83,7 +83,7 @@ def test_round_sensor_page(page: Page, cli_runs):
     # The run the sensor's tick requested is on the sensor's runs tab; `submit`'s run is not.
     [by_sensor] = [r for r in cli_runs["live_round"] if r.tags.get("dagster/sensor_name")]
     [by_submit] = [r for r in cli_runs["live_round"] if r is not by_sensor]
-    page.get_by_role("tab", name="Runs").click()
+    page.get_by_role("button", name="Runs", exact=True).click()  # the page's Evaluations | Runs switch
     expect(page.get_by_text(by_sensor.run_id[:8]).first).to_be_visible()
     expect(page.get_by_text(by_submit.run_id[:8])).to_have_count(0)
     _shot(page, "round-sensor-runs")
