@@ -33,6 +33,7 @@ import common
 LIVE_STOCKS, REAL_FEATURES, FOLDS = 6_900, 2_748, 4
 AIM_S, AIM_MIB = 60, 2048  # what we aim for; Numerai's model-upload limits are 1 CPU, 4 GB, 10 min
 WAIT_FOR = r"bench/(ingest|train|backfill|quality)\.py"
+POLL_S = 5  # NUMERAI_ROUND_POLL_S here: the shortest sensor interval
 
 
 def run_step_times(instance, round_number: int) -> tuple[float, float, dict[str, float]]:
@@ -52,14 +53,15 @@ def run_step_times(instance, round_number: int) -> tuple[float, float, dict[str,
     return marks["PIPELINE_START"], marks["PIPELINE_SUCCESS"], durations
 
 
-def timed_round(defs, instance, sim: Path, cursor: str | None, open_round) -> dict:
+def timed_round(instance, workspace, sim: Path, open_round) -> dict:
     """Open a round, tick the sensor as the daemon would, stop the clock when the upload is recorded."""
-    from numerai_assets.cli.live_runs import tick_round_sensor
+    from numerai_assets.cli.round_sensor import tick_round_sensor
     from tournament_sim.server import list_submissions
 
+    time.sleep(POLL_S)  # the sensor ticks at most every POLL_S: that wait stays off the clock
     before, wall0, t0 = len(list_submissions(sim)), time.time(), time.perf_counter()
     number = open_round()
-    tick = tick_round_sensor(defs, instance, cursor)
+    tick = tick_round_sensor(instance, workspace)
     while len(list_submissions(sim)) <= before and time.perf_counter() - t0 < 600:
         time.sleep(0.01)  # the run is in this process: normally there already
     total, wall1 = time.perf_counter() - t0, time.time()
@@ -72,7 +74,7 @@ def timed_round(defs, instance, sim: Path, cursor: str | None, open_round) -> di
         "total_s": total,
         "to_run_start_s": run_start - wall0,  # sensor evaluation + run creation
         "dagster_s": run_end - run_start - sum(steps.values()),  # between and around the steps
-        "after_run_s": wall1 - run_end,  # execute_in_process returning, then the upload seen
+        "after_run_s": wall1 - run_end,  # the run's execution returning, then the upload seen
     }
 
 
@@ -94,35 +96,34 @@ def bench_demo(args: argparse.Namespace, work: Path) -> dict:
             NUMERAI_MAX_EPOCHS="1",
             NUMERAI_BASELINE="false",
             NUMERAI_EXECUTOR="in_process",
+            NUMERAI_ROUND_POLL_S=str(POLL_S),
         )
         if args.scale == "tiny":  # 76 resolved eras: smaller folds
             os.environ.update(NUMERAI_N_FOLDS="2", NUMERAI_TEST_ERAS="8", NUMERAI_MIN_TRAIN_ERAS="12")
         import dagster as dg  # the code location reads its settings at import: after the environment
 
+        from numerai_assets.cli.code_location import code_location
         from numerai_assets.cli.runs import materialize_selection
-        from numerai_assets.definitions import build_definitions
         from numerai_assets.shared.settings import load_settings
         from numerai_assets.training.jobs import training_selection
 
         settings = load_settings()
-        defs = build_definitions(settings)
         # the live path needs the store, the feature returns and models/current, not diagnostics
         selection = [
             a
             for a in training_selection(settings.n_folds, False, settings.refit_seeds)
             if a not in ("validation_diagnostics", "numerai_diagnostics")
         ]
-        with dg.instance_for_test() as instance:
+        with dg.instance_for_test() as instance, code_location(instance) as workspace:
             print(f"[bench] training {settings.n_folds} folds x 1 epoch ({args.scale})", flush=True)
             started = time.perf_counter()
-            materialize_selection(defs, instance, selection, log_level="WARNING")
+            materialize_selection(workspace, selection, log_level="WARNING")
             train_s = time.perf_counter() - started
             share = common.CpuShare()
-            warm = timed_round(defs, instance, sim, None, lambda: state.current.number)
-            rounds, cursor = [], warm["cursor"]
-            for _ in range(args.rounds):
-                rounds.append(timed_round(defs, instance, sim, cursor, lambda: advance_round(sim)))
-                cursor = rounds[-1]["cursor"]
+            warm = timed_round(instance, workspace, sim, lambda: state.current.number)
+            rounds = [
+                timed_round(instance, workspace, sim, lambda: advance_round(sim)) for _ in range(args.rounds)
+            ]
             others = share.others()
     return dict(
         generate_s=generate_s, train_s=train_s, warm=warm, rounds=rounds, settings=settings, others=others

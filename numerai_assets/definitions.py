@@ -8,7 +8,6 @@ from numerai_assets import backfill, diagnostics, ensemble, ingest, live, traini
 from numerai_assets.shared.executor import build_executor
 from numerai_assets.shared.resources import build_resources
 from numerai_assets.shared.settings import Settings, load_settings
-from numerai_assets.training.jobs import TRAINING_JOB
 
 STAGES = (ingest, training, ensemble, diagnostics, live, backfill)  # in pipeline order
 
@@ -25,10 +24,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 defs = build_definitions(load_settings())
 
 
-def training_job() -> dg.JobDefinition:
-    """Module-level, so `dagster.reconstructable` can rebuild the job in each step process.
+def definitions_from_settings() -> dg.Definitions:
+    """The code location's definitions of the settings of the moment: what the command line
+    executes its runs with (`numerai_assets.cli.code_location`), here and in each step process.
 
-    Built from the settings of the moment (not the module's `defs`, made at first import), so the
-    launching process and every step process plan the same job.
+    Built afresh (not the module's `defs`, made at first import), so the launching process and
+    every step process plan the same job even where the environment changed since that import.
     """
-    return build_definitions(load_settings()).resolve_job_def(TRAINING_JOB)
+    return build_definitions(load_settings())

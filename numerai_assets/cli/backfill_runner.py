@@ -28,12 +28,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from numerai_assets.cli.backfill_report import BackfillError, _runs
+from numerai_assets.cli.code_location import code_location
 
 if TYPE_CHECKING:
     import dagster as dg
 
-CODE_MODULE = "numerai_assets.definitions"
-CODE_LOCATION = "numerai"  # as in workspace.yaml, so the runs belong to the location the UI shows
 POLL_S = 2.0  # how often --wait looks at a backfill the daemon runs
 DAEMON_SILENT_S = 90.0  # as numerai_assets.backfill.launch.DAEMON_SILENT_S: no heartbeat for longer, stopped
 
@@ -66,10 +65,7 @@ def run_backfill_here(instance: dg.DagsterInstance, backfill_id: str, tick: Call
 
     from numerai_assets.shared import dagster_private as private
 
-    target = private.ModuleTarget(
-        module_name=CODE_MODULE, attribute=None, working_directory=None, location_name=CODE_LOCATION
-    )
-    with private.WorkspaceProcessContext(instance, target, code_server_log_level="WARNING") as workspace:
+    with code_location(instance) as workspace:
         while not _finished(instance, backfill_id):
             backfill = instance.get_backfill(backfill_id)
             for error in private.execute_backfill_jobs(workspace, LOGGER, [backfill]):
@@ -88,8 +84,11 @@ def _execute_queued_run(instance: dg.DagsterInstance, run) -> None:
     """Dequeue and execute one run here, as the run queue daemon and the run worker would."""
     from dagster import DagsterEvent, DagsterEventType
 
+    from numerai_assets.cli.runs import cli_run_tags
     from numerai_assets.shared import dagster_private as private
 
+    # This process runs it: if it dies, the next command tells the run apart and marks it failed.
+    instance.add_run_tags(run.run_id, cli_run_tags())
     # The run queue daemon's dequeue step: QUEUED -> STARTING.
     instance.report_dagster_event(
         DagsterEvent(event_type_value=DagsterEventType.PIPELINE_STARTING.value, job_name=run.job_name),

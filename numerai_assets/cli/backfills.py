@@ -39,8 +39,6 @@ from numerai_assets.cli.backfill_report import (
     summary_line,
 )
 from numerai_assets.cli.backfill_runner import (
-    CODE_LOCATION,
-    CODE_MODULE,
     DAEMON_SILENT_S,
     LOGGER,
     POLL_S,
@@ -48,6 +46,7 @@ from numerai_assets.cli.backfill_runner import (
     follow_backfill,
     run_backfill_here,
 )
+from numerai_assets.cli.code_location import CODE_LOCATION, CODE_MODULE
 from numerai_assets.cli.partition_ranges import (
     ERA_ASSETS,
     ERA_PARTITIONS,

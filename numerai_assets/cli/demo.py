@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -12,8 +13,7 @@ from tournament_sim.layout import load_state
 
 def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
     from tournament_sim.generate import generate_tournament
-    from tournament_sim.rounds import advance_round
-    from tournament_sim.server import SimServer, list_submissions
+    from tournament_sim.server import SimServer
 
     workdir = Path(workdir).resolve()
     sim_dir = workdir / "sim"
@@ -43,50 +43,77 @@ def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
                 "NUMERAI_MODEL_NAME": next(iter(state.models)),
             }
         )
-        # A short training profile so the demo ends in minutes on 2 cores; a variable the user
+        # A short training profile so the demo ends in minutes on 2 cores, and a round sensor
+        # that may tick every 5 s (the daemon's rule: one tick per interval); a variable the user
         # set wins. The weekly job uses the defaults of the README.
         os.environ.setdefault("NUMERAI_MAX_EPOCHS", "3")
+        os.environ.setdefault("NUMERAI_ROUND_POLL_S", "5")
         Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
         # Dagster's defaults (local storage), without the telemetry banner.
         (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         # Imported only now: the code location reads its settings from the environment at import.
-        from numerai_assets.cli.live_runs import status, tick_round_sensor
-        from numerai_assets.cli.runs import persistent_instance, train
-        from numerai_assets.cli.summary import print_ingest_summary, print_receipt, print_training_summary
+        from numerai_assets.cli.code_location import code_location
+        from numerai_assets.cli.runs import persistent_instance
         from numerai_assets.definitions import build_definitions
         from numerai_assets.shared.settings import load_settings
 
         settings = load_settings()
         instance = persistent_instance(settings.home)
-        defs = build_definitions(settings)
-        print(
-            "\n[demo] the weekly_training job: ingest -> folds (multiprocess executor) -> ensemble "
-            "-> baseline -> diagnostics",
-            flush=True,
-        )
-        summary = train(instance)
-        print_ingest_summary(summary)
-        print_training_summary(summary)
-
-        print(f"\n[demo] round {state.current.number} is open: the round sensor's evaluation", flush=True)
-        tick = tick_round_sensor(defs, instance, cursor=None)
-        for receipt in tick.receipts:
-            print_receipt(receipt)
-        tick = tick_round_sensor(defs, instance, cursor=tick.cursor)
-        print(f"[demo] the sensor again, same round: {tick.skip_message}")
-        opened = advance_round(sim_dir)
-        print(f"\n[demo] round {opened} opens: the sensor's next evaluation", flush=True)
-        tick = tick_round_sensor(defs, instance, cursor=tick.cursor)
-        for receipt in tick.receipts:
-            print_receipt(receipt)
-        landed = list_submissions(sim_dir)
-        print(
-            f"\n[demo] the stand-in received {len(landed)} submissions: rounds {[r['round'] for r in landed]}"
-        )
-        print("\n== status ==")
-        for label, value in status(defs, settings):
-            print(f"{label:<16} {value}")
+        with code_location(instance) as workspace:
+            _play(build_definitions(settings), settings, instance, workspace, state.current.number, sim_dir)
     print(f"\n[demo] done in {time.perf_counter() - started:.0f}s; the stand-in is stopped.")
+    print(browse_instructions(workspace_dir=workdir, sim_dir=sim_dir, api_url=server.url, port=server.port))
+
+
+def _play(defs, settings, instance, workspace, first_round: int, sim_dir: Path) -> None:
+    """Train, then the round sensor's ticks (through the instance) and their live runs."""
+    from numerai_assets.cli.live_runs import status
+    from numerai_assets.cli.round_sensor import tick_round_sensor
+    from numerai_assets.cli.runs import train
+    from numerai_assets.cli.summary import print_ingest_summary, print_receipt, print_training_summary
+    from tournament_sim.rounds import advance_round
+    from tournament_sim.server import list_submissions
+
     print(
-        f"[demo] browse the runs: DAGSTER_HOME={workdir / 'dagster'} NUMERAI_HOME={workdir / 'home'} make dev"
+        "\n[demo] the weekly_training job: ingest -> folds (multiprocess executor) -> ensemble "
+        "-> baseline -> diagnostics",
+        flush=True,
+    )
+    summary = train(instance, workspace=workspace)
+    print_ingest_summary(summary)
+    print_training_summary(summary)
+
+    print(f"\n[demo] round {first_round} is open: the round sensor's tick, as the daemon's", flush=True)
+    tick = tick_round_sensor(instance, workspace)
+    for receipt in tick.receipts:
+        print_receipt(receipt)
+    tick = tick_round_sensor(instance, workspace)
+    print(f"[demo] the sensor again, same round: {tick.skip_message}")
+    opened = advance_round(sim_dir)
+    print(f"\n[demo] round {opened} opens: the sensor's next tick", flush=True)
+    tick = tick_round_sensor(instance, workspace)
+    for receipt in tick.receipts:
+        print_receipt(receipt)
+    landed = list_submissions(sim_dir)
+    print(f"\n[demo] the stand-in received {len(landed)} submissions: rounds {[r['round'] for r in landed]}")
+    print("\n== status ==")
+    for label, value in status(defs, settings):
+        print(f"{label:<16} {value}")
+
+
+def browse_instructions(workspace_dir: Path, sim_dir: Path, api_url: str, port: int) -> str:
+    """How to open the demo's instance in the UI with its sensor and schedule on the stand-in."""
+    cli = Path(sys.executable).parent / "numerai-pipeline"
+    return "\n".join(
+        [
+            "[demo] browse the runs in the Dagster UI (under the weekly_training and live_round jobs, the",
+            "[demo] round sensor's ticks and runs): start the stand-in again, then the UI, from this directory:",
+            f"    {cli} sim serve {sim_dir} --port {port} &",
+            f"    NUMERAI_API_URL={api_url} DAGSTER_HOME={workspace_dir / 'dagster'} "
+            f"NUMERAI_HOME={workspace_dir / 'home'} make dev",
+            "[demo] With that NUMERAI_API_URL the round sensor and the weekly schedule ask that stand-in, never",
+            "[demo] Numerai (with the stand-in stopped, the sensor's ticks say the API failed); so does a run",
+            f"[demo] re-executed from the UI. `{cli} sim advance-round {sim_dir}` opens the next",
+            "[demo] round, which the sensor then predicts and submits as a dry run (no credentials are passed on).",
+        ]
     )

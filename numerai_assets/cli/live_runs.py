@@ -1,18 +1,18 @@
-"""Live runs from the command line: submit the current round, evaluate the round sensor, status.
+"""Live runs from the command line: submit the current round, status; the round sensor's
+evaluation through the instance is `numerai_assets.cli.round_sensor.tick_round_sensor`.
 
-Everything goes through the persistent Dagster instance, so a run started here shows in the UI
-beside the ones the daemon starts, and the round sensor's run key rule holds for both.
+Everything goes through the persistent Dagster instance and the code location, so a run started
+here shows in the UI under the live_round job, beside the ones the daemon starts, and the round
+sensor's run key rule holds for both.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import dagster as dg
 
 from numerai_assets.live.assets import LIVE_JOB
-from numerai_assets.live.sensor import ROUND_SENSOR
 from numerai_assets.shared.numerai_api import NumeraiAPI, NumeraiAPIError
 from numerai_assets.shared.partitions import add_missing_partitions, round_partitions
 from numerai_assets.training.jobs import TRAINING_SCHEDULE
@@ -35,7 +35,10 @@ def submit(
         _require_known_round(api, round_number)
     # Only now: a partition is permanent, so it is added for a round the API confirmed.
     add_missing_partitions(instance, round_partitions.name, [str(round_number)])
-    return run_live_job(defs, instance, round_number, force, tags={"numerai/started_by": "cli"})
+    from numerai_assets.cli.code_location import code_location
+
+    with code_location(instance) as workspace:
+        return run_live_job(workspace, round_number, force, tags={"numerai/started_by": "cli"})
 
 
 def _require_known_round(api: NumeraiAPI, round_number: int) -> None:
@@ -50,27 +53,32 @@ def _require_known_round(api: NumeraiAPI, round_number: int) -> None:
 
 
 def run_live_job(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
+    workspace,
     round_number: int,
     force: bool,
     tags: dict | None = None,
 ) -> dict:
-    """One live_round run for the partition, recorded in `instance`; the submission's metadata.
+    """One live_round run of the code location for the partition, in this process (the job's
+    executor is in-process: the live window is short); the submission's metadata.
 
-    In this process: the job's executor is in-process anyway (the live window is short), and
-    `defs` carries the settings this command was started with.
+    workspace: `code_location.code_location(instance)`.
     """
+    from numerai_assets.cli.code_location import run_here
     from numerai_assets.cli.runs import cli_run_tags
 
-    job = defs.resolve_job_def(LIVE_JOB)
-    result = job.execute_in_process(
-        instance=instance,
+    result = run_here(
+        workspace,
+        LIVE_JOB,
         partition_key=str(round_number),
         run_config={"ops": {"submission": {"config": {"force": force}}}},
         tags={**(tags or {}), **cli_run_tags()},
-        raise_on_error=False,
     )
+    return live_receipt(result, round_number)
+
+
+def live_receipt(result, round_number: int) -> dict:
+    """The submission's metadata of a finished live_round run; LiveRunError when a check stopped
+    the file or a step failed, naming them."""
     problems = [
         f"check {e.check_name}: {e.description}" for e in result.get_asset_check_evaluations() if not e.passed
     ]
@@ -91,43 +99,6 @@ def _innermost(error) -> str:
     while error.cause is not None:
         error = error.cause
     return error.message.strip().splitlines()[-1] if error.message.strip() else error.cls_name
-
-
-@dataclasses.dataclass
-class SensorTick:
-    cursor: str | None
-    skip_message: str | None
-    receipts: list[dict]
-
-
-def tick_round_sensor(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> SensorTick:
-    """One evaluation of round_open_sensor as the daemon does it, then its requested runs, here.
-
-    For a machine without the daemon (the demo, cron): the run key rule is the daemon's, so a
-    round already requested under a cursor is not requested again.
-    """
-    sensor = defs.resolve_sensor_def(ROUND_SENSOR)
-    with (
-        dg.partition_loading_context(dynamic_partitions_store=instance),
-        dg.build_sensor_context(
-            instance_ref=instance.get_ref(), cursor=cursor, definitions=defs, resources=defs.resources
-        ) as ctx,
-    ):
-        data = sensor.evaluate_tick(ctx)
-    for request in data.dynamic_partitions_requests or []:
-        add_missing_partitions(instance, request.partitions_def_name, list(request.partition_keys))
-    receipts = []
-    for request in data.run_requests or []:
-        print(
-            f"[sensor] run requested: run_key {request.run_key}, partition {request.partition_key}",
-            flush=True,
-        )
-        receipts.append(
-            run_live_job(
-                defs, instance, int(request.partition_key), False, tags={"dagster/run_key": request.run_key}
-            )
-        )
-    return SensorTick(data.cursor if data.cursor is not None else cursor, data.skip_message, receipts)
 
 
 def status(defs: dg.Definitions, settings) -> list[tuple[str, str]]:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from model_core.errors import DataContractError
 from numerai_assets.cli.backfills import BackfillError
+from numerai_assets.cli.code_location import CodeLocationError
 from numerai_assets.cli.live_runs import LiveRunError
-from numerai_assets.cli.runs import TrainingRunError
+from numerai_assets.cli.runs import RunFailedError
 from numerai_assets.shared.numerai_api import NumeraiAPIError
 from numerai_assets.shared.settings import SettingsError
 from tournament_sim.server import PortInUseError
@@ -19,7 +20,8 @@ EXPECTED_ERRORS = (
     DataContractError,
     NumeraiAPIError,
     SettingsError,
-    TrainingRunError,
+    RunFailedError,
+    CodeLocationError,
     LiveRunError,
     BackfillError,
     FileNotFoundError,

@@ -1,4 +1,6 @@
-"""Running asset selections through Dagster into the persistent instance (so they show in the UI)."""
+"""Runs of the command line in the persistent instance: ingest, train, and the tags that tell a
+dead command's runs. Each run belongs to the code location (`numerai_assets.cli.code_location`),
+so the UI lists it under its job and can re-execute it; it executes in this process tree."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from numerai_assets.cli.code_location import code_location, metadata_values, run_here, user_message
 from numerai_assets.ingest.assets import INGEST_ASSETS
 from numerai_assets.shared.numerai_api import NumeraiAPI
 from numerai_assets.shared.partitions import add_missing_partitions, round_partitions
+from numerai_assets.training.jobs import TRAINING_JOB
 
 
 def persistent_instance(numerai_home: Path) -> dg.DagsterInstance:
@@ -47,6 +51,10 @@ def fail_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=active)):
         tags = run.tags
         if PID_TAG not in tags or tags.get(HOST_TAG) != socket.gethostname():
+            continue
+        if run.parent_run_id is not None:
+            # A re-execution (from the UI, or a retry) inherits its parent's tags, ours included,
+            # but the daemon runs it: this CLI never starts one.
             continue
         pid = int(tags[PID_TAG])
         if _alive(pid, tags.get(PROCESS_START_TAG)):
@@ -93,28 +101,31 @@ def _proc_stat(pid: int) -> list[str] | None:
 
 
 def materialize_selection(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
+    workspace,
     selection: list[str],
     partition_key: str | None = None,
     log_level: str = "INFO",
-) -> dg.ExecuteInProcessResult:
-    """Materialise `selection` (asset names) with the code location's resources, raising on failure.
+):
+    """Materialise `selection` (asset names) as a run of the code location's implicit asset job
+    (what the UI's "Materialize" launches), in this process; raises on failure.
 
-    The console shows the assets' own progress (INFO); Dagster's step bookkeeping (DEBUG) stays in
-    the instance's event log, visible in the UI.
+    workspace: `code_location.code_location(instance)`. The console shows the assets' own
+    progress (INFO); Dagster's step bookkeeping (DEBUG) stays in the instance's event log,
+    visible in the UI. A failed step raises `RunFailedError` with what its own error said.
     """
-    assets = list(defs.assets or [])
-    result = dg.materialize(
-        assets,
-        instance=instance,
-        resources=defs.resources,
-        selection=selection,
+    from numerai_assets.shared import dagster_private as private
+
+    result = run_here(
+        workspace,
+        private.IMPLICIT_ASSET_JOB_NAME,
+        asset_selection=selection,
         partition_key=partition_key,
-        raise_on_error=True,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         tags=cli_run_tags(),
     )
+    if not result.success:
+        errors = [user_message(e.event_specific_data.error) for e in result.get_step_failure_events()]
+        raise RunFailedError("; ".join(errors) or f"run {result.run_id} failed: see the Dagster UI")
     return result
 
 
@@ -124,52 +135,53 @@ def ingest(defs: dg.Definitions, instance: dg.DagsterInstance, with_round: bool 
     Returns each asset's materialisation metadata (plain values) for a summary.
     """
     summary: dict[str, dict] = {}
-    result = materialize_selection(defs, instance, list(INGEST_ASSETS))
-    for name in INGEST_ASSETS:
-        summary[name] = _metadata_values(result, name)
-    api: NumeraiAPI = defs.resources["numerai"]
-    if with_round and not api.round_open():
-        summary["raw_round"] = {"skipped": "no round is open for submissions now"}
-    elif with_round:
-        round_number = api.current_round()
-        add_missing_partitions(instance, round_partitions.name, [str(round_number)])
-        result = materialize_selection(defs, instance, ["raw_round"], partition_key=str(round_number))
-        summary["raw_round"] = _metadata_values(result, "raw_round")
+    with code_location(instance) as workspace:
+        result = materialize_selection(workspace, list(INGEST_ASSETS))
+        for name in INGEST_ASSETS:
+            summary[name] = metadata_values(result, name)
+        api: NumeraiAPI = defs.resources["numerai"]
+        if with_round and not api.round_open():
+            summary["raw_round"] = {"skipped": "no round is open for submissions now"}
+        elif with_round:
+            round_number = api.current_round()
+            add_missing_partitions(instance, round_partitions.name, [str(round_number)])
+            result = materialize_selection(workspace, ["raw_round"], partition_key=str(round_number))
+            summary["raw_round"] = metadata_values(result, "raw_round")
     return summary
 
 
-def _metadata_values(result: dg.ExecuteInProcessResult, asset: str) -> dict:
-    [event] = result.asset_materializations_for_node(asset)
-    return {key: getattr(value, "value", value) for key, value in event.metadata.items()}
+def train(instance: dg.DagsterInstance, log_level: str = "INFO", workspace=None) -> dict[str, dict]:
+    """The weekly training job (ingest -> folds -> diagnostics), a run of the code location's
+    `weekly_training` with its executor, in this process; returns each asset's metadata.
 
-
-def train(instance: dg.DagsterInstance, log_level: str = "INFO") -> dict[str, dict]:
-    """The weekly training job (ingest -> folds) with the configured executor, into `instance`.
-
-    Goes through `reconstructable` so the multiprocess executor can run each step (each fold) in
-    its own process, as the daemon would; returns each asset's materialisation metadata.
+    The multiprocess executor runs each step (each fold) in its own process, as under the daemon.
+    `workspace`: an open `code_location(instance)` to reuse (else one is opened for this run).
     """
-    from numerai_assets import definitions
-
+    if workspace is None:
+        with code_location(instance) as opened:
+            return train(instance, log_level, opened)
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    job = dg.reconstructable(definitions.training_job)
-    with dg.execute_job(job, instance=instance, run_config=run_config, tags=cli_run_tags()) as result:
-        if not result.success:
-            failures = [
-                f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
-                for e in result.get_step_failure_events()
-            ]
-            raise TrainingRunError(
-                f"run {result.run_id} failed: " + ("; ".join(failures) or "see the Dagster UI")
-            )
-        summary = {}
-        for event in result.get_asset_materialization_events():
-            materialization = event.event_specific_data.materialization
-            summary[materialization.asset_key.to_user_string()] = {
-                k: getattr(v, "value", v) for k, v in materialization.metadata.items()
-            }
-        return summary
+    result = run_here(workspace, TRAINING_JOB, run_config=run_config, tags=cli_run_tags())
+    if not result.success:
+        failures = [
+            f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
+            for e in result.get_step_failure_events()
+        ]
+        raise TrainingRunError(
+            f"run {result.run_id} failed: " + ("; ".join(failures) or "see the Dagster UI")
+        )
+    summary = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        summary[materialization.asset_key.to_user_string()] = {
+            k: getattr(v, "value", v) for k, v in materialization.metadata.items()
+        }
+    return summary
 
 
-class TrainingRunError(RuntimeError):
+class RunFailedError(RuntimeError):
+    """A run the command started failed; the message carries the failed steps' own errors."""
+
+
+class TrainingRunError(RunFailedError):
     """A step of the training run failed; the message names it and carries its error."""

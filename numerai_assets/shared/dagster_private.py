@@ -116,6 +116,39 @@ PRIVATE_NAMES: dict[str, tuple[str, str]] = {
         "dagster._utils.hosted_user_process",
         "the job of a run rebuilt from its code origin, as the run worker does",
     ),
+    # Runs of the command line that belong to the code location (numerai_assets.cli.code_location):
+    # created from the workspace's job with its origins, as the UI and the daemon create them.
+    "JobSubsetSelector": (
+        "dagster._core.definitions.selector",
+        "names the location's job (and asset subset) to fetch from the code server; public "
+        "materialize / execute_job create runs with no code-location origin, so the UI lists them "
+        "under no job and cannot re-execute them",
+    ),
+    "execute_run": (
+        "dagster._core.execution.api",
+        "executes a run created beforehand (with its origins) in this process; public execute_job "
+        "executes only a run it creates itself, without the origin",
+    ),
+    "ReconstructableRepository": (
+        "dagster._core.definitions.reconstruct",
+        "rebuilds any job of the code location, the implicit asset job included, from a function "
+        "of the module in each step process; public reconstructable / build_reconstructable_job "
+        "take a job function and refuse the implicit asset job's reserved name",
+    ),
+    "IMPLICIT_ASSET_JOB_NAME": (
+        "dagster._core.definitions.assets.job.asset_job",
+        "the name of the implicit asset job, which the UI's 'Materialize' launches; not exported",
+    ),
+    # The demo and `tick_round_sensor`: the round sensor evaluated through the instance.
+    "execute_sensor_iteration": (
+        "dagster._daemon.sensor",
+        "one iteration of the sensor daemon (a recorded tick, the cursor, runs created with the "
+        "sensor's tags and run-key rule); public build_sensor_context/evaluate_tick record nothing",
+    ),
+    "TickStatus": (
+        "dagster._core.scheduler.instigation",
+        "the status of a recorded sensor tick (success, skipped, failure); not exported",
+    ),
 }
 
 

@@ -20,10 +20,12 @@ from polars.testing import assert_frame_equal
 from model_core.era_store import EraStore
 from numerai_assets import cli
 from numerai_assets.cli.backfills import select_eras
+from numerai_assets.cli.runs import PID_TAG
 from numerai_assets.shared import dagster_private as private
 from numerai_assets.shared.home import HomeLayout
 from numerai_assets.shared.model_versions import current_version
 from numerai_assets.shared.warehouse import Warehouse
+from tests.numerai_assets.code_location_runs import assert_runs_belong_to_the_location
 from tests.numerai_assets.tiny import tiny_definitions, tiny_env
 
 BIN = Path(sys.executable).parent
@@ -102,6 +104,8 @@ def test_cli_backfill_runs_each_era_once_in_ceil_n_over_n_runs(cli_backfill):
         runs = instance.get_runs(dg.RunsFilter(tags={private.BACKFILL_ID_TAG: backfill.backfill_id}))
         assert len(runs) == 3 == -(-len(ERAS) // PER_RUN)
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+        assert_runs_belong_to_the_location(instance, runs, "__ASSET_JOB")  # the UI lists them there
+        assert all(run.tags[PID_TAG] for run in runs)  # run here: a killed backfill's run is told apart
         ranges = {
             run.run_id: (
                 run.tags[private.ASSET_PARTITION_RANGE_START_TAG],
@@ -268,6 +272,7 @@ def test_round_backfill_downloads_past_live_files_through_the_stand_in(
         )
         runs = instance.get_runs(dg.RunsFilter(tags={private.BACKFILL_ID_TAG: backfill.backfill_id}))
         assert sorted(run.tags["dagster/partition"] for run in runs) == [str(first), str(first + 1)]
+        assert_runs_belong_to_the_location(instance, runs, "__ASSET_JOB")
 
 
 def test_round_backfill_of_rounds_the_api_does_not_know_adds_no_partition(

@@ -7,6 +7,13 @@ from pathlib import Path
 
 import dagster as dg
 
+from numerai_assets.cli.runs import fail_dead_cli_runs
+from tests.numerai_assets.code_location_runs import (
+    assert_runs_belong_to_the_location,
+    assert_the_ui_can_reexecute,
+    ui_workspace,
+)
+
 BIN = Path(sys.executable).parent
 
 
@@ -33,6 +40,16 @@ def test_ingest_command_records_runs_in_the_persistent_instance(tmp_path, server
             for asset in ("raw_dataset", "clean_eras", "feature_returns", "raw_round"):
                 assert instance.get_latest_materialization_event(dg.AssetKey(asset)) is not None, asset
             assert instance.get_dynamic_partitions("numerai_round") == [str(tournament_state.current.number)]
+            # runs of the location's asset job (the UI's "Materialize"), listed and re-executable there
+            runs = instance.get_runs()
+            assert len(runs) == 2 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+            assert_runs_belong_to_the_location(instance, runs, "__ASSET_JOB")
+            assert [sorted(k.to_user_string() for k in r.asset_selection) for r in runs] == [
+                ["raw_round"],
+                ["clean_eras", "feature_returns", "raw_dataset"],
+            ]
+            with ui_workspace(instance) as workspace:
+                assert_the_ui_can_reexecute(workspace, runs)
     finally:
         del os.environ["DAGSTER_HOME"]
 
@@ -108,6 +125,19 @@ def test_submit_and_status_commands(tmp_path, trained_home, server, tournament, 
         with dg.DagsterInstance.get() as instance:
             runs = instance.get_runs()
             assert {r.job_name for r in runs} == {"live_round"} and len(runs) == 2  # both in the UI
+            assert_runs_belong_to_the_location(instance, runs, "live_round")  # ...under the live_round job
+            assert {r.tags["dagster/partition"] for r in runs} == {str(current)}
+            assert all(r.tags["numerai/cli_pid"] for r in runs)  # dead-run detection still works
+            with ui_workspace(instance) as workspace:
+                reexecuted = assert_the_ui_can_reexecute(workspace, runs)
+            # A UI re-execution inherits the tags of the dead `submit` process; started by a
+            # daemon's run worker, it is not taken for a dead command's run.
+            run = instance.get_run_by_id(reexecuted[0])
+            assert run.tags["numerai/cli_pid"] == runs[0].tags["numerai/cli_pid"]
+            start = dg.DagsterEvent(event_type_value="PIPELINE_START", job_name=run.job_name)
+            instance.report_dagster_event(start, run_id=run.run_id)
+            assert fail_dead_cli_runs(instance) == []
+            assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
     finally:
         del os.environ["DAGSTER_HOME"]
 

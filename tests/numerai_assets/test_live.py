@@ -269,23 +269,45 @@ def test_a_live_era_labelled_x_is_predicted_like_any_other(
 
 
 def test_a_failed_round_is_retried_while_open_and_lands_once(
-    trained_home, tournament, tournament_state, server, instance
+    trained_home, tournament, tournament_state, server, instance, monkeypatch
 ):
-    from numerai_assets.cli.live_runs import LiveRunError, tick_round_sensor
+    """The sensor's ticks go through the instance as the daemon's do; their runs run here."""
+    from numerai_assets.cli.code_location import code_location
+    from numerai_assets.cli.live_runs import LiveRunError
+    from numerai_assets.cli.round_sensor import tick_round_sensor
+    from tests.numerai_assets.code_location_runs import assert_runs_belong_to_the_location
+    from tests.numerai_assets.tiny import tiny_env
 
-    defs = _defs(trained_home, server, tournament_state)
+    # The code location (its code server, and the job run here) reads its settings from here.
+    for name, value in tiny_env(
+        NUMERAI_HOME=str(trained_home),
+        NUMERAI_API_URL=server.url,
+        NUMERAI_API_BACKOFF_S="0.01",
+        NUMERAI_PUBLIC_ID=tournament_state.public_id,
+        NUMERAI_SECRET_KEY=tournament_state.secret_key,
+        NUMERAI_MODEL_NAME=MODEL,
+        NUMERAI_ROUND_POLL_S="5",
+    ).items():
+        monkeypatch.setenv(name, value)
     current = tournament_state.current.number
     server.set_faults(FaultConfig(error_rate=1.0, fail_paths=("download",)))  # the live file never comes
-    with pytest.raises(LiveRunError):
-        tick_round_sensor(defs, instance, cursor=None)
-    server.set_faults(FaultConfig())
-    retried = tick_round_sensor(defs, instance, cursor=str(current))
-    [receipt] = retried.receipts
-    assert receipt["status"] == "uploaded" and RoundCursor.parse(retried.cursor).requested == current
-    keys = sorted(run.tags.get("dagster/run_key") for run in instance.get_runs())
-    assert keys == [f"round-{current}", f"round-{current}-attempt-2"]
-    done = tick_round_sensor(defs, instance, cursor=retried.cursor)
+    with code_location(instance) as workspace:
+        with pytest.raises(LiveRunError):
+            tick_round_sensor(instance, workspace)
+        server.set_faults(FaultConfig())
+        retried = tick_round_sensor(instance, workspace)
+        [receipt] = retried.receipts
+        assert receipt["status"] == "uploaded" and RoundCursor.parse(retried.cursor).requested == current
+        runs = instance.get_runs()
+        assert sorted(run.tags.get("dagster/run_key") for run in runs) == [
+            f"round-{current}",
+            f"round-{current}-attempt-2",
+        ]
+        assert {run.tags["dagster/sensor_name"] for run in runs} == {"round_open_sensor"}
+        assert_runs_belong_to_the_location(instance, runs, "live_round")
+        done = tick_round_sensor(instance, workspace)
     assert done.receipts == [] and "was submitted" in done.skip_message
+    assert RoundCursor.parse(done.cursor).requested == current
     assert len(list_submissions(tournament)) == 1
 
 

@@ -1,18 +1,24 @@
 """Training through Dagster on the tiny tournament: folds, fold models, the GPU-limited executor."""
 
 import json
+import os
 
 import dagster as dg
 import pytest
 import torch
 
-from numerai_assets.cli.runs import train
+from numerai_assets.cli.runs import PID_TAG, train
 from numerai_assets.cli.summary import print_training_summary
 from numerai_assets.ingest.assets import clean_eras, feature_returns, raw_dataset
 from numerai_assets.shared.home import HomeLayout
 from numerai_assets.shared.model_versions import load_plan
 from numerai_assets.training.assets import build_training_assets
 from numerai_assets.training.resources import TrainingKnobs
+from tests.numerai_assets.code_location_runs import (
+    assert_runs_belong_to_the_location,
+    assert_the_ui_can_reexecute,
+    ui_workspace,
+)
 from tests.numerai_assets.tiny import TINY_KNOBS, tiny_definitions, tiny_env
 
 
@@ -76,6 +82,11 @@ def test_multiprocess_run_trains_two_folds_one_at_a_time(server, tmp_path, monke
             if r.dagster_event and r.dagster_event.pid
         }
         assert len(pids) > 2  # each step in its own process
+        # a run of the code location's weekly_training job: under that job in the UI, re-executable
+        assert_runs_belong_to_the_location(instance, [run], "weekly_training")
+        assert run.tags[PID_TAG] == str(os.getpid())
+        with ui_workspace(instance) as workspace:
+            assert_the_ui_can_reexecute(workspace, [run])
 
 
 def _cv_folds(home, instance, **overrides):

@@ -22,6 +22,7 @@ from playwright.sync_api import sync_playwright
 from tests.numerai_assets.tiny import tiny_env
 from tournament_sim.generate import generate_tournament
 from tournament_sim.layout import load_state
+from tournament_sim.rounds import advance_round
 from tournament_sim.server import SimServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,7 +59,8 @@ def _cli(args: list[str], env: dict[str, str], cwd: Path) -> None:
 
 @pytest.fixture(scope="session")
 def ui_env(tmp_path_factory) -> Iterator[dict[str, str]]:
-    """The weekly job and one submitted round, run by the documented commands into one instance."""
+    """The weekly job and one submitted round, run by the documented commands into one instance,
+    then the next round, submitted by the round sensor's run."""
     root = tmp_path_factory.mktemp("ui")
     tournament = root / "tournament"
     generate_tournament(tournament, "tiny", seed=7)
@@ -78,7 +80,46 @@ def ui_env(tmp_path_factory) -> Iterator[dict[str, str]]:
         _cli(["train"], env, root)
         _cli(["submit"], env, root)
         _cli(["backfill", "--eras", BACKFILL_ERAS, "--wait"], env, root)  # era_scores' tables
+        # The next round opens; the round sensor's tick (as the daemon's) requests and runs it.
+        advance_round(tournament)
+        _tick_round_sensor(env, root)
         yield env
+
+
+def _tick_round_sensor(env: dict[str, str], cwd: Path) -> None:
+    """One evaluation of the round sensor through the instance, in a process of its own."""
+    code = (
+        "import dagster as dg\n"
+        "from numerai_assets.cli.round_sensor import tick_round_sensor\n"
+        "with dg.DagsterInstance.get() as instance:\n"
+        "    assert len(tick_round_sensor(instance).receipts) == 1\n"
+    )
+    # The tiny model may disagree with the next round's live benchmark: the page, not the check, is tested.
+    env = env | {"NUMERAI_MIN_BENCHMARK_CORR": "-1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, f"the round sensor's tick:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="session")
+def cli_runs(ui_env) -> dict[str, list]:
+    """The runs the commands above started, by job name, newest first."""
+    import dagster as dg
+
+    saved = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = ui_env["DAGSTER_HOME"]
+    try:
+        with dg.DagsterInstance.get() as instance:
+            runs: dict[str, list] = {}
+            for run in instance.get_runs():
+                runs.setdefault(run.job_name, []).append(run)
+            return runs
+    finally:
+        if saved is None:
+            del os.environ["DAGSTER_HOME"]
+        else:
+            os.environ["DAGSTER_HOME"] = saved
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
-"""What a user reads in the Dagster UI after `numerai-pipeline train` and `submit`, as rendered by
-a real browser: the asset graph, the diagnostics, a fold model, the weekly job, the round sensor,
-the era backfill Launchpad, the alert sensors, the live job's time limit."""
+"""What a user reads in the Dagster UI after `numerai-pipeline train`, `submit`, an era backfill
+and a tick of the round sensor, as rendered by a real browser: the asset graph, the diagnostics,
+a fold model, the folds, the backfilled eras, the weekly job and its run, the live job's runs,
+the round sensor and its run, the era backfill launched from its Launchpad, the alert sensors."""
 
 from __future__ import annotations
 
@@ -92,18 +93,40 @@ def test_cv_folds_shows_the_folds_table(page: Page):
     expect(page.locator("table td", has_text=re.compile("^test$")).first).to_be_visible()
 
 
-def test_weekly_training_job_page(page: Page):
+def test_weekly_training_job_page(page: Page, cli_runs):
     page.goto("/locations/numerai/jobs/weekly_training")
     expect(page.get_by_text("weekly_training").first).to_be_visible()
     for group in ("ingest", "training"):  # the job's graph, by asset group
         expect(page.get_by_text(group, exact=True).first).to_be_visible()
     _shot(page, "weekly-training-job")
+    # The run `numerai-pipeline train` started is the job's run (it has the code location's origin).
+    [run] = cli_runs["weekly_training"]
+    page.goto("/locations/numerai/jobs/weekly_training/runs")
+    expect(page.get_by_text(run.run_id[:8]).first).to_be_visible()
+    expect(page.get_by_text("No runs")).to_have_count(0)
+    _shot(page, "weekly-training-runs")
 
 
-def test_round_sensor_page(page: Page):
+def test_live_round_job_lists_the_submitted_rounds(page: Page, cli_runs):
+    page.goto("/locations/numerai/jobs/live_round/runs")
+    runs = cli_runs["live_round"]  # `submit`'s run, then the sensor's
+    assert len(runs) == 2
+    for run in runs:
+        expect(page.get_by_text(run.run_id[:8]).first).to_be_visible()
+    _shot(page, "live-round-runs")
+
+
+def test_round_sensor_page(page: Page, cli_runs):
     page.goto("/locations/numerai/sensors/round_open_sensor")
     expect(page.get_by_text("round_open_sensor").first).to_be_visible()
     _shot(page, "round-sensor")
+    # The run the sensor's tick requested is on the sensor's runs tab; `submit`'s run is not.
+    [by_sensor] = [r for r in cli_runs["live_round"] if r.tags.get("dagster/sensor_name")]
+    [by_submit] = [r for r in cli_runs["live_round"] if r is not by_sensor]
+    page.get_by_role("button", name="Runs", exact=True).click()  # the page's Evaluations | Runs switch
+    expect(page.get_by_text(by_sensor.run_id[:8]).first).to_be_visible()
+    expect(page.get_by_text(by_submit.run_id[:8])).to_have_count(0)
+    _shot(page, "round-sensor-runs")
 
 
 def test_runs_list_the_commands_runs(page: Page):
