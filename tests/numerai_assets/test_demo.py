@@ -14,6 +14,7 @@ import dagster as dg
 import pytest
 
 from numerai_assets.cli.runs import PID_TAG
+from numerai_assets.live.round_cursor import RoundCursor
 from tests.numerai_assets.code_location_runs import (
     assert_runs_belong_to_the_location,
     assert_the_ui_can_reexecute,
@@ -67,7 +68,7 @@ def test_the_demo_runs_belong_to_the_code_location_and_its_sensor(demo):
         assert [r.tags["dagster/run_key"] for r in live] == ["round-1000", "round-1001"]
         with ui_workspace(instance) as workspace:
             cursor, ticks = round_sensor_ticks(workspace, instance)
-            assert cursor == "1001"
+            assert RoundCursor.parse(cursor).requested == 1001
             assert [t.status.value for t in ticks] == ["SUCCESS", "SKIPPED", "SUCCESS"]
             assert [list(t.run_ids) for t in ticks] == [[live[0].run_id], [], [live[1].run_id]]
             assert ticks[1].skip_reason == "round 1000 is open and was submitted"
