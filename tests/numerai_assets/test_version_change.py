@@ -19,7 +19,7 @@ from numerai_assets.live.predict import DATASET_VERSION_KEY, VERSION_KEY
 from numerai_assets.shared.home import HomeLayout
 from numerai_assets.shared.model_versions import current_model_dir
 from numerai_assets.shared.warehouse import Warehouse
-from tests.numerai_assets.tiny import TRAINED_ASSETS, tiny_definitions
+from tests.numerai_assets.tiny import TRAINED_ASSETS, tiny_definitions, tiny_env
 from tournament_sim.generate import add_version, generate_tournament
 from tournament_sim.layout import load_state
 from tournament_sim.rounds import advance_round
@@ -50,6 +50,25 @@ def _train(home: Path, server: SimServer, tournament: Path, instance) -> dict:
     return metadata
 
 
+@pytest.fixture
+def live_env(monkeypatch):
+    """`submit` runs the live job of the code location, which reads its settings from NUMERAI_*."""
+
+    def point_at(home: Path, server: SimServer, tournament: Path) -> None:
+        state = load_state(tournament)
+        for name, value in tiny_env(
+            NUMERAI_HOME=str(home),
+            NUMERAI_API_URL=server.url,
+            NUMERAI_API_BACKOFF_S="0.01",
+            NUMERAI_PUBLIC_ID=state.public_id,
+            NUMERAI_SECRET_KEY=state.secret_key,
+            NUMERAI_MODEL_NAME=MODEL,
+        ).items():
+            monkeypatch.setenv(name, value)
+
+    return point_at
+
+
 def _submit(home: Path, server: SimServer, tournament: Path, instance) -> dict:
     defs, _ = tiny_definitions(home, server.url, load_state(tournament), model_name=MODEL)
     return submit(defs, instance)
@@ -72,12 +91,15 @@ def _live_downloads(server: SimServer, round_number: int) -> set[str]:
     return {v for v in ("v5.2", "v5.3") if any(f"rounds/{round_number}/{v}/live.parquet" in p for p in paths)}
 
 
-def test_a_new_version_reaches_live_only_through_the_next_weekly_run(tiny_v52_tournament, tmp_path, instance):
+def test_a_new_version_reaches_live_only_through_the_next_weekly_run(
+    tiny_v52_tournament, tmp_path, instance, live_env
+):
     tournament = Path(shutil.copytree(tiny_v52_tournament, tmp_path / "tournament"))
     home = tmp_path / "home"
     layout = HomeLayout(home.resolve())
     first = load_state(tournament).current.number
     with SimServer(tournament) as server:
+        live_env(home, server, tournament)
         # week 1: only v5.2 exists
         trained = _train(home, server, tournament, instance)
         assert trained["raw_dataset"]["dataset_version"] == "v5.2"
