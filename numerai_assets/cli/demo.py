@@ -10,10 +10,6 @@ from pathlib import Path
 
 from tournament_sim.layout import load_state
 
-# The run tag Dagster's scheduler puts on the runs of a schedule's ticks (its UI lists a
-# schedule's runs by it); a documented tag, spelled out as the code does for dagster/partition.
-SCHEDULE_NAME_TAG = "dagster/schedule_name"
-
 
 def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
     from tournament_sim.generate import generate_tournament
@@ -75,17 +71,15 @@ def _play(defs, settings, instance, workspace, first_round: int, sim_dir: Path) 
     from numerai_assets.cli.round_sensor import tick_round_sensor
     from numerai_assets.cli.runs import train
     from numerai_assets.cli.summary import print_ingest_summary, print_receipt, print_training_summary
-    from numerai_assets.training.jobs import TRAINING_SCHEDULE
     from tournament_sim.rounds import advance_round
     from tournament_sim.server import list_submissions
 
     print(
-        "\n[demo] the weekly schedule's tick, played now: the weekly_training job: ingest -> folds "
-        "(multiprocess executor) -> ensemble -> baseline -> diagnostics",
+        "\n[demo] the weekly_training job: ingest -> folds (multiprocess executor) -> ensemble "
+        "-> baseline -> diagnostics",
         flush=True,
     )
-    # Tagged as the scheduler tags the runs of its ticks, so the schedule's page lists it too.
-    summary = train(instance, workspace=workspace, tags={SCHEDULE_NAME_TAG: TRAINING_SCHEDULE})
+    summary = train(instance, workspace=workspace)
     print_ingest_summary(summary)
     print_training_summary(summary)
 

@@ -150,21 +150,18 @@ def ingest(defs: dg.Definitions, instance: dg.DagsterInstance, with_round: bool 
     return summary
 
 
-def train(
-    instance: dg.DagsterInstance, log_level: str = "INFO", workspace=None, tags: dict[str, str] | None = None
-) -> dict[str, dict]:
+def train(instance: dg.DagsterInstance, log_level: str = "INFO", workspace=None) -> dict[str, dict]:
     """The weekly training job (ingest -> folds -> diagnostics), a run of the code location's
     `weekly_training` with its executor, in this process; returns each asset's metadata.
 
     The multiprocess executor runs each step (each fold) in its own process, as under the daemon.
-    `workspace`: an open `code_location(instance)` to reuse (else one is opened for this run);
-    `tags`: more run tags (the demo's, playing the weekly schedule's tick).
+    `workspace`: an open `code_location(instance)` to reuse (else one is opened for this run).
     """
     if workspace is None:
         with code_location(instance) as opened:
-            return train(instance, log_level, opened, tags)
+            return train(instance, log_level, opened)
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    result = run_here(workspace, TRAINING_JOB, run_config=run_config, tags=cli_run_tags() | (tags or {}))
+    result = run_here(workspace, TRAINING_JOB, run_config=run_config, tags=cli_run_tags())
     if not result.success:
         failures = [
             f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
