@@ -84,13 +84,7 @@ def resolve_create_submission(
     record = {
         "submission_id": str(uuid.uuid4()),
         "round": state.current.number,
-        "model_id": model_id,
-        "model_name": model_name(state, model_id),
-        "key": key,
-        "path": stored.relative_to(ctx.sim_dir).as_posix(),
-        "rows": rows,
-        "sha256": hashlib.sha256(content).hexdigest(),
-        "time": dt.datetime.now(dt.UTC).isoformat(),
+        **_upload_fields(ctx, state, model_id, key, stored, content, rows),
     }
     append_submission(ctx.sim_dir, record)
     return {"id": record["submission_id"]}
@@ -109,13 +103,7 @@ def resolve_create_diagnostics(
     pending.replace(stored)  # a key is accepted once
     record = {
         "diagnostics_id": diagnostics_id,
-        "model_id": model_id,
-        "model_name": model_name(state, model_id),
-        "key": key,
-        "path": stored.relative_to(ctx.sim_dir).as_posix(),
-        "rows": rows,
-        "sha256": hashlib.sha256(content).hexdigest(),
-        "time": dt.datetime.now(dt.UTC).isoformat(),
+        **_upload_fields(ctx, state, model_id, key, stored, content, rows),
     }
     _append_record(Path(ctx.sim_dir) / DIAGNOSTICS_DIR / DIAGNOSTICS_FILE, record)
     return {"id": diagnostics_id}
@@ -229,3 +217,18 @@ def list_submissions(sim_dir: Path) -> list[dict[str, Any]]:
 def list_diagnostics(sim_dir: Path) -> list[dict[str, Any]]:
     """Every accepted createDiagnostics, oldest first; `path` (relative to DIR) is the stored CSV."""
     return _read_records(Path(sim_dir) / DIAGNOSTICS_DIR / DIAGNOSTICS_FILE)
+
+
+def _upload_fields(
+    ctx: RequestContext, state: SimState, model_id: str, key: str, stored: Path, content: bytes, rows: int
+) -> dict[str, Any]:
+    """What every accepted upload's record says: whose, which key, where it is kept, what it held."""
+    return {
+        "model_id": model_id,
+        "model_name": model_name(state, model_id),
+        "key": key,
+        "path": stored.relative_to(ctx.sim_dir).as_posix(),
+        "rows": rows,
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "time": dt.datetime.now(dt.UTC).isoformat(),
+    }

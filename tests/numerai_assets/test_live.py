@@ -276,19 +276,11 @@ def test_a_failed_round_is_retried_while_open_and_lands_once(
     from numerai_assets.cli.live_runs import LiveRunError
     from numerai_assets.cli.round_sensor import tick_round_sensor
     from tests.numerai_assets.code_location_runs import assert_runs_belong_to_the_location
-    from tests.numerai_assets.tiny import tiny_env
+    from tests.numerai_assets.tiny import point_code_location_at
 
-    # The code location (its code server, and the job run here) reads its settings from here.
-    for name, value in tiny_env(
-        NUMERAI_HOME=str(trained_home),
-        NUMERAI_API_URL=server.url,
-        NUMERAI_API_BACKOFF_S="0.01",
-        NUMERAI_PUBLIC_ID=tournament_state.public_id,
-        NUMERAI_SECRET_KEY=tournament_state.secret_key,
-        NUMERAI_MODEL_NAME=MODEL,
-        NUMERAI_ROUND_POLL_S="5",
-    ).items():
-        monkeypatch.setenv(name, value)
+    point_code_location_at(
+        monkeypatch, trained_home, server.url, tournament_state, MODEL, NUMERAI_ROUND_POLL_S="5"
+    )
     current = tournament_state.current.number
     server.set_faults(FaultConfig(error_rate=1.0, fail_paths=("download",)))  # the live file never comes
     with code_location(instance) as workspace:

@@ -19,7 +19,7 @@ from numerai_assets.live.predict import DATASET_VERSION_KEY, VERSION_KEY
 from numerai_assets.shared.home import HomeLayout
 from numerai_assets.shared.model_versions import current_model_dir
 from numerai_assets.shared.warehouse import Warehouse
-from tests.numerai_assets.tiny import TRAINED_ASSETS, tiny_definitions, tiny_env
+from tests.numerai_assets.tiny import TRAINED_ASSETS, point_code_location_at, tiny_definitions
 from tournament_sim.generate import add_version, generate_tournament
 from tournament_sim.layout import load_state
 from tournament_sim.rounds import advance_round
@@ -55,16 +55,7 @@ def live_env(monkeypatch):
     """`submit` runs the live job of the code location, which reads its settings from NUMERAI_*."""
 
     def point_at(home: Path, server: SimServer, tournament: Path) -> None:
-        state = load_state(tournament)
-        for name, value in tiny_env(
-            NUMERAI_HOME=str(home),
-            NUMERAI_API_URL=server.url,
-            NUMERAI_API_BACKOFF_S="0.01",
-            NUMERAI_PUBLIC_ID=state.public_id,
-            NUMERAI_SECRET_KEY=state.secret_key,
-            NUMERAI_MODEL_NAME=MODEL,
-        ).items():
-            monkeypatch.setenv(name, value)
+        point_code_location_at(monkeypatch, home, server.url, load_state(tournament), MODEL)
 
     return point_at
 

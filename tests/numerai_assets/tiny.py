@@ -45,6 +45,21 @@ def tiny_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
+def point_code_location_at(monkeypatch, home, api_url: str, state, model_name: str, **extra: str) -> None:
+    """Set NUMERAI_* for the code location (its code server and the jobs the CLI runs read their
+    settings from the environment): tiny knobs, `home`, the stand-in at `api_url`, `state`'s key."""
+    for name, value in tiny_env(
+        NUMERAI_HOME=str(home),
+        NUMERAI_API_URL=api_url,
+        NUMERAI_API_BACKOFF_S="0.01",
+        NUMERAI_PUBLIC_ID=state.public_id,
+        NUMERAI_SECRET_KEY=state.secret_key,
+        NUMERAI_MODEL_NAME=model_name,
+        **extra,
+    ).items():
+        monkeypatch.setenv(name, value)
+
+
 def tiny_definitions(home, api_url: str, state, **overrides):
     """The real code location's definitions, with tiny knobs, pointed at the stand-in.
 
