@@ -66,20 +66,22 @@ def run_demo(workdir: Path, scale: str = "demo", seed: int = 0) -> None:
 
 
 def _play(defs, settings, instance, workspace, first_round: int, sim_dir: Path) -> None:
-    """Train, then the round sensor's ticks (through the instance) and their live runs."""
+    """The weekly schedule's tick, then the round sensor's ticks (through the instance), and their runs."""
     from numerai_assets.cli.live_runs import status
     from numerai_assets.cli.round_sensor import tick_round_sensor
-    from numerai_assets.cli.runs import train
+    from numerai_assets.cli.runs import training_summary
+    from numerai_assets.cli.schedule_tick import tick_training_schedule
     from numerai_assets.cli.summary import print_ingest_summary, print_receipt, print_training_summary
     from tournament_sim.rounds import advance_round
     from tournament_sim.server import list_submissions
 
     print(
         "\n[demo] the weekly_training job: ingest -> folds (multiprocess executor) -> ensemble "
-        "-> baseline -> diagnostics",
+        "-> baseline -> diagnostics, from the weekly schedule's latest tick, as the daemon's",
         flush=True,
     )
-    summary = train(instance, workspace=workspace)
+    [result] = tick_training_schedule(instance, workspace).results
+    summary = training_summary(result)
     print_ingest_summary(summary)
     print_training_summary(summary)
 
@@ -107,7 +109,8 @@ def browse_instructions(workspace_dir: Path, sim_dir: Path, api_url: str, port: 
     return "\n".join(
         [
             "[demo] browse the runs in the Dagster UI (under the weekly_training and live_round jobs, the",
-            "[demo] round sensor's ticks and runs): start the stand-in again, then the UI, from this directory:",
+            "[demo] weekly schedule's tick and the round sensor's ticks, each with its run): start the stand-in",
+            "[demo] again, then the UI, from this directory:",
             f"    {cli} sim serve {sim_dir} --port {port} &",
             f"    NUMERAI_API_URL={api_url} DAGSTER_HOME={workspace_dir / 'dagster'} "
             f"NUMERAI_HOME={workspace_dir / 'home'} make dev",
@@ -115,5 +118,8 @@ def browse_instructions(workspace_dir: Path, sim_dir: Path, api_url: str, port: 
             "[demo] Numerai (with the stand-in stopped, the sensor's ticks say the API failed); so does a run",
             f"[demo] re-executed from the UI. `{cli} sim advance-round {sim_dir}` opens the next",
             "[demo] round, which the sensor then predicts and submits as a dry run (no credentials are passed on).",
+            "[demo] weekly_training_schedule stays running, as its code declares: its page lists the demo's tick",
+            "[demo] and training run, and the next tick (NUMERAI_TRAINING_CRON, UTC), which the daemon of",
+            "[demo] `make dev` starts if it is still up then.",
         ]
     )

@@ -11,6 +11,8 @@ from numerai_assets.cli.backfills import BackfillError
 from numerai_assets.cli.code_location import CodeLocationError
 from numerai_assets.cli.live_runs import LiveRunError
 from numerai_assets.cli.runs import RunFailedError
+from numerai_assets.cli.schedule_tick import ScheduleTickError
+from numerai_assets.cli.ticks import RunNotQueuedError
 from numerai_assets.shared.numerai_api import NumeraiAPIError
 from numerai_assets.shared.settings import SettingsError
 from tournament_sim.server import PortInUseError
@@ -23,6 +25,8 @@ EXPECTED_ERRORS = (
     RunFailedError,
     CodeLocationError,
     LiveRunError,
+    ScheduleTickError,
+    RunNotQueuedError,
     BackfillError,
     FileNotFoundError,
     ValueError,

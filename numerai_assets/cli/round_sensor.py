@@ -6,7 +6,7 @@ its cursor, skip reason and requested runs are recorded in the instance exactly 
 records them (the sensor's page in the UI lists them), the runs are created with the sensor's tags
 and its run-key rule (a round already requested is not requested again), and they are queued in
 the instance's run queue. The run queue's part is then done here: each queued run of the tick is
-taken (QUEUED -> STARTING) and executed in this process (`code_location.execute_here`).
+taken and executed in this process (`ticks.execute_queued_run`).
 
 The daemon evaluates a sensor at most once per its minimum interval (NUMERAI_ROUND_POLL_S); so
 does this, waiting out what is left of it. It runs every sensor of the location that is due, as
@@ -46,6 +46,7 @@ def tick_round_sensor(instance: dg.DagsterInstance, workspace=None) -> SensorTic
     """
     from numerai_assets.cli.backfill_runner import daemon_running
     from numerai_assets.cli.code_location import code_location
+    from numerai_assets.cli.ticks import latest_tick
     from numerai_assets.shared import dagster_private as private
 
     if workspace is None:
@@ -62,13 +63,13 @@ def tick_round_sensor(instance: dg.DagsterInstance, workspace=None) -> SensorTic
             f"{ROUND_SENSOR} is stopped in this Dagster instance: start it on its page in the UI"
         )
     _wait_out_interval(state, sensor.min_interval_seconds)
-    before = _latest_tick(instance, sensor)
+    before = latest_tick(instance, sensor)
     for error in private.execute_sensor_iteration(
         workspace, LOGGER, threadpool_executor=None, submit_threadpool_executor=None
     ):
         if error is not None:
             LOGGER.warning("sensor daemon iteration: %s", error.message.strip())
-    tick = _latest_tick(instance, sensor)
+    tick = latest_tick(instance, sensor)
     if tick is None or (before is not None and tick.tick_id == before.tick_id):
         raise LiveRunError(f"{ROUND_SENSOR} was not evaluated (no new tick in the instance)")
     if tick.status == private.TickStatus.FAILURE:
@@ -83,11 +84,6 @@ def _round_sensor(workspace):
 
     _location, repository = location_and_repository(workspace)
     return repository.get_sensor(ROUND_SENSOR)
-
-
-def _latest_tick(instance: dg.DagsterInstance, sensor):
-    ticks = instance.get_ticks(sensor.get_remote_origin_id(), sensor.selector_id, limit=1)
-    return ticks[0] if ticks else None
 
 
 def _wait_out_interval(state, interval_s: int | None) -> None:
@@ -107,8 +103,7 @@ def _wait_out_interval(state, interval_s: int | None) -> None:
 
 def _execute_requested_run(instance: dg.DagsterInstance, run_id: str) -> dict:
     """The run queue's part for one run the tick queued: take it, execute it here; its receipt."""
-    from numerai_assets.cli.code_location import execute_here
-    from numerai_assets.cli.runs import cli_run_tags
+    from numerai_assets.cli.ticks import execute_queued_run
 
     run = instance.get_run_by_id(run_id)
     partition = run.tags.get("dagster/partition")
@@ -116,16 +111,4 @@ def _execute_requested_run(instance: dg.DagsterInstance, run_id: str) -> dict:
         f"[sensor] run requested: run_key {run.tags.get('dagster/run_key')}, partition {partition}",
         flush=True,
     )
-    if run.status != dg.DagsterRunStatus.QUEUED:
-        raise LiveRunError(
-            f"run {run_id} is {run.status.value}, not queued: this instance's run coordinator started it; "
-            "follow it in the UI"
-        )
-    instance.add_run_tags(run_id, cli_run_tags())  # this process runs it: a dead one is told apart
-    # The run queue daemon's dequeue step: QUEUED -> STARTING.
-    instance.report_dagster_event(
-        dg.DagsterEvent(event_type_value=dg.DagsterEventType.PIPELINE_STARTING.value, job_name=run.job_name),
-        run_id=run_id,
-    )
-    result = execute_here(instance, instance.get_run_by_id(run_id))
-    return live_receipt(result, int(partition))
+    return live_receipt(execute_queued_run(instance, run_id), int(partition))

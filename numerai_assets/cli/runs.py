@@ -161,7 +161,12 @@ def train(instance: dg.DagsterInstance, log_level: str = "INFO", workspace=None)
         with code_location(instance) as opened:
             return train(instance, log_level, opened)
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    result = run_here(workspace, TRAINING_JOB, run_config=run_config, tags=cli_run_tags())
+    return training_summary(run_here(workspace, TRAINING_JOB, run_config=run_config, tags=cli_run_tags()))
+
+
+def training_summary(result) -> dict[str, dict]:
+    """Each asset's metadata (plain values) of a finished weekly_training run's `result`;
+    TrainingRunError, naming the failed steps and their errors, when it failed."""
     if not result.success:
         failures = [
             f"{e.step_key}: {e.event_specific_data.error.message.strip()}"

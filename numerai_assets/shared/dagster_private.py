@@ -147,7 +147,19 @@ PRIVATE_NAMES: dict[str, tuple[str, str]] = {
     ),
     "TickStatus": (
         "dagster._core.scheduler.instigation",
-        "the status of a recorded sensor tick (success, skipped, failure); not exported",
+        "the status of a recorded sensor or schedule tick (success, skipped, failure); not exported",
+    ),
+    # The demo and `tick_training_schedule`: the weekly schedule's tick through the instance.
+    "launch_scheduled_runs": (
+        "dagster._scheduler.scheduler",
+        "one iteration of the scheduler daemon (a recorded tick for each due cron time, runs "
+        "created with the schedule's tags and queued); public build_schedule_context and "
+        "evaluate_tick record nothing",
+    ),
+    "ScheduleInstigatorData": (
+        "dagster._core.scheduler.instigation",
+        "a schedule's stored state data (the time it runs from, which bounds the cron times the "
+        "scheduler launches); publicly only the UI's start/stop mutations write it, from now",
     ),
 }
 

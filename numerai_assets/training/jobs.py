@@ -6,6 +6,10 @@ from numerai_assets.ingest.assets import INGEST_ASSETS
 
 TRAINING_JOB = "weekly_training"
 TRAINING_SCHEDULE = "weekly_training_schedule"
+# The scheduled run's console (the daemon's terminal under `make dev`, the demo's console) shows the
+# assets' progress, as `numerai-pipeline train` does; Dagster's step bookkeeping (DEBUG) stays in
+# the run's event log, which the UI shows.
+SCHEDULED_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def training_selection(n_folds: int, with_baseline: bool, refit_seeds: int) -> list[str]:
@@ -46,6 +50,7 @@ def build_training_schedule(job, cron: str) -> dg.ScheduleDefinition:
         job=job,
         cron_schedule=cron,
         execution_timezone="UTC",
+        run_config=SCHEDULED_RUN_CONFIG,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Ingest -> training -> ensemble -> diagnostics, weekly (NUMERAI_TRAINING_CRON, UTC).",
     )

@@ -67,8 +67,21 @@ def assert_the_ui_can_reexecute(workspace, runs: Iterable[dg.DagsterRun]) -> lis
 
 def round_sensor_ticks(workspace, instance: dg.DagsterInstance):
     """(cursor, ticks oldest first) of round_open_sensor, looked up as the UI's sensor page does."""
-    [repository] = workspace.create_request_context().get_code_location(LOCATION).get_repositories().values()
-    sensor = repository.get_sensor("round_open_sensor")
+    sensor = _repository(workspace).get_sensor("round_open_sensor")
     state = instance.get_instigator_state(sensor.get_remote_origin_id(), sensor.selector_id)
     ticks = instance.get_ticks(sensor.get_remote_origin_id(), sensor.selector_id)
     return state.instigator_data.cursor, list(reversed(ticks))
+
+
+def training_schedule_ticks(workspace, instance: dg.DagsterInstance):
+    """(whether it runs, ticks oldest first) of weekly_training_schedule, as the UI's schedule page
+    looks them up (the stored state and ticks of the schedule's origin and selector)."""
+    schedule = _repository(workspace).get_schedule("weekly_training_schedule")
+    stored = instance.get_instigator_state(schedule.get_remote_origin_id(), schedule.selector_id)
+    ticks = instance.get_ticks(schedule.get_remote_origin_id(), schedule.selector_id)
+    return schedule.get_current_instigator_state(stored).is_running, list(reversed(ticks))
+
+
+def _repository(workspace):
+    [repository] = workspace.create_request_context().get_code_location(LOCATION).get_repositories().values()
+    return repository

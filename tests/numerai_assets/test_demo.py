@@ -1,9 +1,11 @@
 """`numerai-pipeline demo` (what `make demo` runs) on the tiny tournament, as a user runs it: its
-runs belong to the code location, the round sensor's ticks and cursor are in the instance, and
-the `make dev` command it prints points the sensor at the stand-in, never at Numerai."""
+runs belong to the code location, the weekly schedule's tick and the round sensor's ticks and
+cursor are in the instance, and the `make dev` command it prints points the sensor at the
+stand-in, never at Numerai."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shlex
@@ -19,6 +21,7 @@ from tests.numerai_assets.code_location_runs import (
     assert_runs_belong_to_the_location,
     assert_the_ui_can_reexecute,
     round_sensor_ticks,
+    training_schedule_ticks,
     ui_workspace,
 )
 from tests.numerai_assets.test_cli import BIN, _env
@@ -56,6 +59,8 @@ def _instance(dagster_home: Path):
 def test_the_demo_runs_belong_to_the_code_location_and_its_sensor(demo):
     root, stdout, _ = demo
     assert "[demo] the stand-in received 2 submissions: rounds [1000, 1001]" in stdout
+    assert "[schedule] weekly_training_schedule's tick of " in stdout
+    assert "\n== ingestion summary ==\n" in stdout and "\n== training summary ==\n" in stdout
     with _instance(root / "demo" / "dagster") as instance:
         runs = instance.get_runs(ascending=True)
         assert [r.job_name for r in runs] == ["weekly_training", "live_round", "live_round"]
@@ -63,6 +68,8 @@ def test_the_demo_runs_belong_to_the_code_location_and_its_sensor(demo):
         training, *live = runs
         assert_runs_belong_to_the_location(instance, [training], "weekly_training")
         assert_runs_belong_to_the_location(instance, live, "live_round")
+        # requested by the weekly schedule's tick: its tags (the schedule's runs tab lists it)
+        assert training.tags["dagster/schedule_name"] == "weekly_training_schedule"
         # requested by the sensor: its tags, its run keys (the sensor's runs tab lists them)
         assert [r.tags["dagster/sensor_name"] for r in live] == ["round_open_sensor"] * 2
         assert [r.tags["dagster/run_key"] for r in live] == ["round-1000", "round-1001"]
@@ -72,6 +79,15 @@ def test_the_demo_runs_belong_to_the_code_location_and_its_sensor(demo):
             assert [t.status.value for t in ticks] == ["SUCCESS", "SKIPPED", "SUCCESS"]
             assert [list(t.run_ids) for t in ticks] == [[live[0].run_id], [], [live[1].run_id]]
             assert ticks[1].skip_reason == "round 1000 is open and was submitted"
+            # One tick of the schedule, at its latest cron time, with the training run: its page
+            # lists them; the schedule stays running, as its code declares.
+            running, [tick] = training_schedule_ticks(workspace, instance)
+            assert running and tick.status.value == "SUCCESS" and list(tick.run_ids) == [training.run_id]
+            scheduled = dt.datetime.fromtimestamp(tick.timestamp, dt.UTC)
+            assert training.tags[".dagster/scheduled_execution_time"] == scheduled.isoformat()
+            assert training.tags["dagster/tick"] == str(tick.tick_id)
+            assert scheduled.weekday() == 6 and (scheduled.hour, scheduled.minute) == (6, 0)  # cron 0 6 * * 0
+            assert dt.timedelta(0) <= dt.datetime.now(dt.UTC) - scheduled <= dt.timedelta(days=7)
             assert_the_ui_can_reexecute(workspace, runs)
 
 

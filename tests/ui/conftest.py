@@ -59,8 +59,9 @@ def _cli(args: list[str], env: dict[str, str], cwd: Path) -> None:
 
 @pytest.fixture(scope="session")
 def ui_env(tmp_path_factory) -> Iterator[dict[str, str]]:
-    """The weekly job and one submitted round, run by the documented commands into one instance,
-    then the next round, submitted by the round sensor's run."""
+    """The weekly job (the weekly schedule's tick, as the demo plays it) and one submitted round
+    (`numerai-pipeline submit`) in one instance, then the next round, submitted by the round
+    sensor's run."""
     root = tmp_path_factory.mktemp("ui")
     tournament = root / "tournament"
     generate_tournament(tournament, "tiny", seed=7)
@@ -77,13 +78,27 @@ def ui_env(tmp_path_factory) -> Iterator[dict[str, str]]:
         env["DAGSTER_HOME"] = str(root / "dagster")
         Path(env["DAGSTER_HOME"]).mkdir()
         (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        _cli(["train"], env, root)
+        _tick_training_schedule(env, root)
         _cli(["submit"], env, root)
         _cli(["backfill", "--eras", BACKFILL_ERAS, "--wait"], env, root)  # era_scores' tables
         # The next round opens; the round sensor's tick (as the daemon's) requests and runs it.
         advance_round(tournament)
         _tick_round_sensor(env, root)
         yield env
+
+
+def _tick_training_schedule(env: dict[str, str], cwd: Path) -> None:
+    """The weekly schedule's tick at its latest cron time through the instance (as the daemon's
+    scheduler records it), and its weekly_training run, in a process of its own."""
+    code = (
+        "import dagster as dg\n"
+        "from numerai_assets.cli.runs import training_summary\n"
+        "from numerai_assets.cli.schedule_tick import tick_training_schedule\n"
+        "with dg.DagsterInstance.get() as instance:\n"
+        "    [result] = tick_training_schedule(instance).results\n"
+        "    training_summary(result)\n"
+    )
+    _python(code, env, cwd, "the weekly schedule's tick")
 
 
 def _tick_round_sensor(env: dict[str, str], cwd: Path) -> None:
@@ -95,11 +110,14 @@ def _tick_round_sensor(env: dict[str, str], cwd: Path) -> None:
         "    assert len(tick_round_sensor(instance).receipts) == 1\n"
     )
     # The tiny model may disagree with the next round's live benchmark: the page, not the check, is tested.
-    env = env | {"NUMERAI_MIN_BENCHMARK_CORR": "-1"}
+    _python(code, env | {"NUMERAI_MIN_BENCHMARK_CORR": "-1"}, cwd, "the round sensor's tick")
+
+
+def _python(code: str, env: dict[str, str], cwd: Path, what: str) -> None:
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
     )
-    assert done.returncode == 0, f"the round sensor's tick:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, f"{what}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
-"""What a user reads in the Dagster UI after `numerai-pipeline train`, `submit`, an era backfill
-and a tick of the round sensor, as rendered by a real browser: the asset graph, the diagnostics,
-a fold model, the folds, the backfilled eras, the weekly job and its run, the live job's runs,
-the round sensor and its run, the era backfill launched from its Launchpad, the alert sensors."""
+"""What a user reads in the Dagster UI after a tick of the weekly schedule, `numerai-pipeline
+submit`, an era backfill and a tick of the round sensor, as rendered by a real browser: the asset
+graph, the diagnostics, a fold model, the folds, the backfilled eras, the weekly job and its run,
+the weekly schedule's tick and run, the live job's runs, the round sensor and its run, the era
+backfill launched from its Launchpad, the alert sensors."""
 
 from __future__ import annotations
 
@@ -99,12 +100,26 @@ def test_weekly_training_job_page(page: Page, cli_runs):
     for group in ("ingest", "training"):  # the job's graph, by asset group
         expect(page.get_by_text(group, exact=True).first).to_be_visible()
     _shot(page, "weekly-training-job")
-    # The run `numerai-pipeline train` started is the job's run (it has the code location's origin).
+    # The run the weekly schedule's tick started is the job's run (it has the code location's origin).
     [run] = cli_runs["weekly_training"]
     page.goto("/locations/numerai/jobs/weekly_training/runs")
     expect(page.get_by_text(run.run_id[:8]).first).to_be_visible()
     expect(page.get_by_text("No runs")).to_have_count(0)
     _shot(page, "weekly-training-runs")
+
+
+def test_weekly_training_schedule_page_lists_its_tick_and_run(page: Page, cli_runs):
+    page.goto("/locations/numerai/schedules/weekly_training_schedule")
+    expect(page.get_by_text("weekly_training_schedule").first).to_be_visible()
+    # The latest tick and the tick history: the schedule's tick requested the training run.
+    [run] = cli_runs["weekly_training"]
+    expect(page.get_by_text("1 run requested").first).to_be_visible()
+    expect(page.locator("table td", has_text=run.run_id[:8]).first).to_be_visible()  # the tick's Result
+    expect(page.get_by_text("Schedule has never run")).to_have_count(0)
+    _shot(page, "weekly-training-schedule")
+    page.get_by_text("Run history", exact=True).click()  # the page's Tick history | Run history tabs
+    expect(page.get_by_text(run.run_id[:8]).first).to_be_visible()
+    _shot(page, "weekly-training-schedule-runs")
 
 
 def test_live_round_job_lists_the_submitted_rounds(page: Page, cli_runs):
@@ -131,7 +146,7 @@ def test_round_sensor_page(page: Page, cli_runs):
 
 def test_runs_list_the_commands_runs(page: Page):
     page.goto("/runs")
-    # `train` and `submit` each started runs in this instance: the list is not empty.
+    # The schedule's tick and `submit` each started runs in this instance: the list is not empty.
     expect(page.get_by_text("Success").first).to_be_visible()
     _shot(page, "runs")
 
