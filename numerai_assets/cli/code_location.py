@@ -127,6 +127,11 @@ def execute_here(instance: dg.DagsterInstance, run: dg.DagsterRun):
     """
     from numerai_assets.shared import dagster_private as private
 
+    # Dagster keeps the last job it rebuilt, process-wide, keyed on the code pointer and job name:
+    # after NUMERAI_* changed (a test's new stand-in, a long-lived process), the next run of the
+    # same job would get the job of the old settings. Forgotten here, so each run rebuilds it.
+    private.ReconstructableJob.get_definition.cache_clear()
+    private.ReconstructableJob.get_repository_definition.cache_clear()
     definitions = private.ReconstructableRepository.for_module(CODE_MODULE, DEFINITIONS_NOW, os.getcwd())
     job = definitions.get_reconstructable_job(run.job_name)
     return private.execute_run(job, run, instance, raise_on_error=False)

@@ -135,6 +135,12 @@ PRIVATE_NAMES: dict[str, tuple[str, str]] = {
         "of the module in each step process; public reconstructable / build_reconstructable_job "
         "take a job function and refuse the implicit asset job's reserved name",
     ),
+    "ReconstructableJob": (
+        "dagster._core.definitions.reconstruct",
+        "its process-wide cache of the last job it rebuilt (lru_cache on get_definition and "
+        "get_repository_definition, keyed on code pointer and job name, not on the environment), "
+        "emptied before each run so the job is rebuilt from the settings of now; no public API clears it",
+    ),
     "IMPLICIT_ASSET_JOB_NAME": (
         "dagster._core.definitions.assets.job.asset_job",
         "the name of the implicit asset job, which the UI's 'Materialize' launches; not exported",

@@ -303,6 +303,25 @@ def test_a_failed_round_is_retried_while_open_and_lands_once(
     assert len(list_submissions(tournament)) == 1
 
 
+def test_a_live_run_after_the_settings_changed_runs_with_the_new_settings(tmp_path, instance, monkeypatch):
+    """Two code locations opened one after the other in one process (two tests, a long-lived
+    process): the second one's run uses the settings of when it runs, not the first one's."""
+    import re
+
+    from numerai_assets.cli.code_location import code_location
+    from numerai_assets.cli.live_runs import LiveRunError, run_live_job
+
+    instance.add_dynamic_partitions("numerai_round", ["1"])
+    monkeypatch.setenv("NUMERAI_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NUMERAI_API_BACKOFF_S", "0.01")
+    # Nothing listens on port 9 of either address: each run fails naming the API it was set to use.
+    for api_url in ("http://127.0.0.1:9", "http://127.0.0.2:9"):
+        monkeypatch.setenv("NUMERAI_API_URL", api_url)
+        with code_location(instance) as workspace, pytest.raises(LiveRunError) as failed:
+            run_live_job(workspace, 1, force=False)
+        assert set(re.findall(r"http://127\.0\.0\.\d:9", str(failed.value))) == {api_url}, failed.value
+
+
 def test_the_model_name_is_matched_regardless_of_case_and_unknown_names_are_listed(api, tournament_state):
     from numerai_assets.live.submit import SubmissionError, resolve_model
 
