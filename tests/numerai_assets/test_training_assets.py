@@ -194,3 +194,30 @@ def test_cv_folds_shows_each_fold_and_the_test_block(trained):
         )
         assert row["train"].startswith(fold.train_eras[0]) and row["gap"] == plan.gap
     assert rows[-1]["validation_eras"] == len(plan.test_eras) and rows[-1]["train"] is None
+
+
+def test_the_peer_ridge_candidate_predicts_each_fold_and_the_test_block(trained):
+    """baseline_peer_ridge: one ridge per fold on the fold's training eras, out-of-fold predictions
+    of every validation era and test-block predictions, in files and in the warehouse."""
+    import duckdb
+
+    from model_core.candidates import load_era_predictions
+    from numerai_assets.shared.home import OOF_PEER_RIDGE, TEST_PEER_RIDGE
+
+    meta = trained.metadata["baseline_peer_ridge"]
+    layout = HomeLayout(trained.home)
+    saved = load_plan(layout)
+    validation = sorted(e for f in saved.plan.folds for e in f.validation_eras)
+    assert meta["model_version"] == saved.model_version
+    assert meta["oof_eras"] == len(validation) and meta["test_eras"] == len(saved.plan.test_eras)
+    assert meta["peer_ks"] == "30,100,300" and meta["ridge_lambda"] == 1.0
+    assert meta["corr_mean"] > 0  # the tiny tournament's signal is there to find
+    folder = layout.model_dir(saved.model_version)
+    assert sorted(load_era_predictions(folder / OOF_PEER_RIDGE)) == validation
+    assert sorted(load_era_predictions(folder / TEST_PEER_RIDGE)) == sorted(saved.plan.test_eras)
+    with duckdb.connect(str(layout.warehouse_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT split, count(*) FROM era_scores WHERE model_version = ? AND model = 'peer_ridge' GROUP BY split",
+            [saved.model_version],
+        ).fetchall()
+    assert dict(rows) == {"oof": len(validation), "test": len(saved.plan.test_eras)}
