@@ -80,8 +80,9 @@ def design(features: np.ndarray, peer_ks: Sequence[int]) -> np.ndarray:
     if n < 2:
         return out  # no peers: their columns stay neutral
     k_max = min(max(peer_ks), n - 1)
+    codes = np.require(features, dtype=np.int8, requirements=["C", "W"])  # a copy only when torch needs one
     neighbours, ok, _ = nearest_stocks(
-        torch.from_numpy(features)[None], torch.ones(1, n, dtype=torch.bool), k_max
+        torch.from_numpy(codes)[None], torch.ones(1, n, dtype=torch.bool), k_max
     )
     neighbours, ok = neighbours[0].numpy(), ok[0].numpy()  # (N, k_max), most similar first
     total = np.zeros((n, f), dtype=np.float32)

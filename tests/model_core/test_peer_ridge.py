@@ -2,6 +2,7 @@
 
 import json
 import tracemalloc
+import warnings
 import weakref
 
 import numpy as np
@@ -77,6 +78,11 @@ def test_design_columns_are_the_features_and_the_peers_means():
     neighbours = neighbours[0].numpy()  # most similar first
     np.testing.assert_allclose(z[:, 6:12], x[neighbours[:, :3]].mean(axis=1), rtol=1e-6)
     np.testing.assert_allclose(z[:, 12:], x[neighbours].mean(axis=1), rtol=1e-6)
+    read_only = features.copy()  # as a live file's columns may come
+    read_only.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns about arrays it may not write to
+        np.testing.assert_array_equal(design(read_only, (3, 10)), z)
 
 
 def test_an_era_smaller_than_the_largest_k_averages_the_peers_it_has():
