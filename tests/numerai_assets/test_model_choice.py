@@ -85,8 +85,8 @@ def test_a_pinned_candidate_is_chosen_whatever_the_figures(trained_home, instanc
         assert choice["candidate"] == pinned
 
 
-def test_a_pinned_peer_ridge_that_was_not_trained_is_a_clear_error(trained_home, instance):
-    from numerai_assets.shared.home import OOF_PEER_RIDGE, TEST_PEER_RIDGE
+def test_a_pinned_candidate_that_was_not_trained_is_a_clear_error(trained_home, instance):
+    from numerai_assets.shared.home import OOF_LGBM, OOF_PEER_RIDGE, TEST_LGBM, TEST_PEER_RIDGE
 
     layout = HomeLayout(trained_home)
     folder = layout.model_dir(load_plan(layout).model_version)
@@ -106,6 +106,27 @@ def test_a_pinned_peer_ridge_that_was_not_trained_is_a_clear_error(trained_home,
     [failure] = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.to_string()
     assert "NUMERAI_CANDIDATE=peer_ridge" in message and "NUMERAI_PEER_RIDGE is off" in message
+    # Without the LightGBM either, the transformer alone has nothing to blend with.
+    for name in (OOF_LGBM, TEST_LGBM):
+        (folder / name).unlink()
+    assert _choose(trained_home, instance, peer_ridge=False, baseline=False)["weights"] == {
+        "transformer": 1.0
+    }
+    defs, resources = tiny_definitions(
+        trained_home, "http://127.0.0.1:9", None, peer_ridge=False, baseline=False, candidate="blend"
+    )
+    result = dg.materialize(
+        list(defs.assets),
+        resources=resources,
+        instance=instance,
+        selection=["model_choice"],
+        raise_on_error=False,
+    )
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert (
+        "NUMERAI_CANDIDATE=blend: only the transformer was trained"
+        in failure.step_failure_data.error.to_string()
+    )
 
 
 def test_the_choice_is_in_the_warehouse(trained):
