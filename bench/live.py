@@ -95,6 +95,7 @@ def bench_demo(args: argparse.Namespace, work: Path) -> dict:
             NUMERAI_MODEL_NAME=next(iter(state.models)),
             NUMERAI_MAX_EPOCHS="1",
             NUMERAI_BASELINE="false",
+            NUMERAI_PEER_RIDGE="false",
             NUMERAI_EXECUTOR="in_process",
             NUMERAI_ROUND_POLL_S=str(POLL_S),
         )
@@ -111,7 +112,7 @@ def bench_demo(args: argparse.Namespace, work: Path) -> dict:
         # the live path needs the store, the feature returns and models/current, not diagnostics
         selection = [
             a
-            for a in training_selection(settings.n_folds, False, settings.refit_seeds)
+            for a in training_selection(settings.n_folds, False, settings.refit_seeds, False)
             if a not in ("validation_diagnostics", "numerai_diagnostics")
         ]
         with dg.instance_for_test() as instance, code_location(instance) as workspace:

@@ -133,6 +133,11 @@ def service_lines(result: SeedResult) -> list[str]:
             if chosen
             else "; no candidate table printed"
         )
+        + (
+            "; blend weights " + ", ".join(f"{n} {w:.2f}" for n, w in service["blend_weights"].items())
+            if service.get("blend_weights")
+            else ""
+        )
         if service["test_eras"]
         else "NOT FOUND in the output of `train` (no `== held-out test eras ... ==` table)"
     )

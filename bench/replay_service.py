@@ -33,6 +33,7 @@ from tournament_sim.uploads import list_submissions
 
 TEST_BLOCK_HEADING = re.compile(r"^== held-out test eras (?P<eras>.+) ==\s*$")
 CANDIDATES_HEADING = re.compile(r"^== candidates, chosen by (?P<metric>.+) ==\s*$")
+BLEND_WEIGHTS_LINE = re.compile(r"^blend weights \(fitted out of fold\): (?P<weights>.+)$")
 DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 SERVER_START_S = 60.0
 
@@ -55,6 +56,7 @@ class ServiceRun:
     test_eras: str | None  # as printed by `train`, e.g. "0311..0362 (52)"
     test_block: dict[str, dict[str, float]]  # model row -> column -> value, as printed
     candidates: dict[str, dict[str, float]]  # candidate -> oof/test corr and sharpe, as printed
+    blend_weights: dict[str, float]  # member -> its weight in the blend, as printed
 
 
 def free_port() -> int:
@@ -155,11 +157,13 @@ def run_service(
         printed = (service_dir / "train.log").read_text()
         test_eras, test_block = parse_test_block(printed)
         candidates = parse_candidates(printed)
+        blend_weights = parse_blend_weights(printed)
         corr = test_block.get("ensemble", {}).get("corr mean", math.nan)
         chosen = next((name for name, row in candidates.items() if row.get("chosen") == 1.0), "?")
+        weights = ", ".join(f"{name} {w:.2f}" for name, w in blend_weights.items()) or "not printed"
         print(
             f"[replay] service: trained in {train_s:.0f} s; test block {test_eras}: transformer ensemble "
-            f"CORR {corr:.4f}; chosen candidate {chosen}",
+            f"CORR {corr:.4f}; chosen candidate {chosen}; blend weights {weights}",
             flush=True,
         )
         submit_s, advance_s = {}, 0.0
@@ -179,6 +183,7 @@ def run_service(
         test_eras=test_eras,
         test_block=test_block,
         candidates=candidates,
+        blend_weights=blend_weights,
     )
 
 
@@ -211,6 +216,17 @@ def parse_candidates(text: str) -> dict[str, dict[str, float]]:
     """The table after `== candidates, chosen by ... ==`: {candidate: {column: value}}, where
     `chosen` is 1.0 for the chosen one (NaN for the others)."""
     return parse_table(text, CANDIDATES_HEADING, "metric")[1]
+
+
+def parse_blend_weights(text: str) -> dict[str, float]:
+    """The line `blend weights (fitted out of fold): transformer 0.45, lgbm 0.10, ...` after the
+    candidates table: {member: weight}; {} when it is not there."""
+    for line in text.splitlines():
+        match = BLEND_WEIGHTS_LINE.match(line.strip())
+        if match:
+            pairs = (item.rsplit(" ", 1) for item in match["weights"].split(", "))
+            return {name: _number(value) for name, value in pairs}
+    return {}
 
 
 def parse_table(text: str, heading: re.Pattern, group: str) -> tuple[str | None, dict[str, dict[str, float]]]:

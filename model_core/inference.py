@@ -20,9 +20,20 @@ import torch
 from model_core.atomic import write_text_atomic
 from model_core.baseline import load_lgbm, predict_lgbm
 from model_core.batches import live_batch
-from model_core.candidates import CANDIDATES, LGBM, TRANSFORMER, blend_era
+from model_core.candidates import (
+    BLEND,
+    CANDIDATES,
+    LGBM,
+    PEER_RIDGE,
+    TRANSFORMER,
+    blend_ranks,
+    legacy_blend_weights,
+    members_used,
+)
 from model_core.ensemble import blend, equal_weights, rank_within_era
 from model_core.model import EraTransformer
+from model_core.peer_ridge import load_peer_ridge
+from model_core.peer_ridge import predict as predict_peer_ridge
 from model_core.train import CPU, load_trained
 
 ENSEMBLE_FILE = "ensemble.json"
@@ -45,16 +56,24 @@ class EnsembleSpec:
     oof: dict = dataclasses.field(default_factory=dict)  # per fold: mean / sharpe of its validation CORR
     # What predicts live (DESIGN.md section 6, "Selection and refit"): the chosen candidate, made
     # of models refit on every resolved era. Empty / None: the fold models predict live.
-    candidate: str = TRANSFORMER  # transformer | lgbm | blend
+    candidate: str = TRANSFORMER  # transformer | lgbm | peer_ridge | blend
     live_checkpoints: list[str] = dataclasses.field(default_factory=list)  # refits, equal weights
     lgbm_model: str | None = None  # LightGBM text model file in the version's folder
     blend_weight: float = 1.0  # weight of the transformer in the blend
     choice: dict = dataclasses.field(default_factory=dict)  # model_core.candidates.Choice.to_dict()
+    peer_ridge_model: str | None = None  # the peer ridge's .npz in the version's folder
+    # member -> weight in the blend; empty in files written before the peer ridge, whose blend was
+    # the transformer (blend_weight) and the LightGBM (the rest)
+    blend_weights: dict = dataclasses.field(default_factory=dict)
 
     def save(self, folder: Path) -> Path:
         path = Path(folder) / ENSEMBLE_FILE
         write_text_atomic(path, json.dumps(dataclasses.asdict(self), indent=2))
         return path
+
+    def member_weights(self) -> dict[str, float]:
+        """The blend's weight of each member (old files: derived from blend_weight)."""
+        return dict(self.blend_weights) or legacy_blend_weights(self.blend_weight)
 
     @classmethod
     def load(cls, folder: Path) -> EnsembleSpec:
@@ -85,19 +104,27 @@ class Ensemble:
             raise ValueError(f"ensemble {spec.model_version}: unknown candidate {spec.candidate!r}")
         self.spec, self.device = spec, device
         self.folder = Path(folder)
-        live = members == "live" and bool(spec.live_checkpoints or spec.lgbm_model)
+        live = members == "live" and bool(spec.live_checkpoints or spec.lgbm_model or spec.peer_ridge_model)
         self.candidate = spec.candidate if live else TRANSFORMER
+        self.blend_weights = spec.member_weights() if self.candidate == BLEND else {}
+        used = members_used(self.candidate, self.blend_weights)
         names, self.weights = spec.checkpoints, list(spec.weights)
         if live and spec.live_checkpoints:
             names, self.weights = spec.live_checkpoints, list(equal_weights(len(spec.live_checkpoints)))
         self.models: list[EraTransformer] = []
-        if self.candidate != LGBM:
+        if TRANSFORMER in used:
             self.models = [load_trained(self.folder / c, device)[0] for c in names]
-        self.lgbm = None
-        if self.candidate != TRANSFORMER:
+        self.lgbm = self.peer_ridge = None
+        if LGBM in used:
             if not spec.lgbm_model:
                 raise ValueError(f"ensemble {spec.model_version}: candidate {spec.candidate} has no LightGBM")
             self.lgbm = load_lgbm(self.folder / spec.lgbm_model)
+        if PEER_RIDGE in used:
+            if not spec.peer_ridge_model:
+                raise ValueError(
+                    f"ensemble {spec.model_version}: candidate {spec.candidate} has no peer ridge"
+                )
+            self.peer_ridge = load_peer_ridge(self.folder / spec.peer_ridge_model, len(spec.features))
 
     @property
     def model_version(self) -> str:
@@ -131,11 +158,19 @@ class Ensemble:
         (weights: of the transformer members, default the version's), then the candidate's blend."""
         if self.candidate == LGBM:
             return rank_within_era(predict_lgbm(self.lgbm, features))
-        members = self.predict_members(features, context)
-        transformer = blend(members, self.weights if weights is None else weights)
+        if self.candidate == PEER_RIDGE:
+            return rank_within_era(predict_peer_ridge(self.peer_ridge, features))
+        members: dict[str, np.ndarray] = {}
+        if self.models:
+            fold_scores = self.predict_members(features, context)
+            members[TRANSFORMER] = blend(fold_scores, self.weights if weights is None else weights)
         if self.candidate == TRANSFORMER:
-            return transformer
-        return blend_era(transformer, predict_lgbm(self.lgbm, features), self.spec.blend_weight)
+            return members[TRANSFORMER]
+        if self.lgbm is not None:
+            members[LGBM] = predict_lgbm(self.lgbm, features)
+        if self.peer_ridge is not None:
+            members[PEER_RIDGE] = predict_peer_ridge(self.peer_ridge, features)
+        return blend_ranks(members, self.blend_weights)
 
 
 @torch.no_grad()

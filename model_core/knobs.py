@@ -1,7 +1,7 @@
 """The model knobs, each declared once: name, type, default, range and one line of doc.
 
 The config dataclasses (`CleanConfig`, `CVConfig`, `ModelConfig`, `TrainConfig`, `WeightConfig`,
-`BaselineConfig`) take their defaults from here, and so does the service: `numerai_assets`' pydantic
+`BaselineConfig`, `PeerRidgeConfig`) take their defaults from here, and so does the service: `numerai_assets`' pydantic
 `Settings` (environment variable `NUMERAI_<NAME>`), its Dagster resources and the README's tables
 are built from these declarations, so a default cannot differ between the layers. A knob's name is
 the setting's name; the dataclass field it feeds may be named otherwise (`purge_gap` is
@@ -228,6 +228,26 @@ KNOBS: tuple[Knob, ...] = (
         ge=1,
         le=100_000,
     ),
+    # The peer ridge candidate (PeerRidgeConfig). On validation eras of the eval tournament
+    # (train <= era 316, validate 333..402) ks 30,100,300 and lambda 1 scored best (README).
+    Knob(
+        "peer_ridge_ks",
+        str,
+        "30,100,300",
+        "peer counts of the peer ridge candidate, increasing: its columns are a stock's features and, per k, "
+        "the mean features of its k most similar stocks of the era (each k adds as many columns as features)",
+        "diagnostics",
+        pattern=r"^\s*\d+(\s*,\s*\d+)*\s*$",
+    ),
+    Knob(
+        "peer_ridge_lambda",
+        float,
+        1.0,
+        "ridge penalty of the peer ridge candidate, relative: lambda x the mean diagonal of the Gram matrix",
+        "diagnostics",
+        gt=0.0,
+        le=1e6,
+    ),
     # The weekly choice (model_core.candidates).
     Knob(
         "selection_metric",
@@ -239,7 +259,7 @@ KNOBS: tuple[Knob, ...] = (
     ),
     Knob(
         "candidate",
-        Literal["auto", "transformer", "lgbm", "blend"],
+        Literal["auto", "transformer", "lgbm", "peer_ridge", "blend"],
         "auto",
         "`auto` (the best out of fold) or the candidate to submit whatever the figures say",
         "diagnostics",

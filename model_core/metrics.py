@@ -23,6 +23,22 @@ def era_numerai_corr(predictions: np.ndarray, target: np.ndarray) -> float:
     )
 
 
+def era_numerai_corrs(predictions: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """era_numerai_corr of each column of `predictions` (N, C) against one era's target, in one
+    numerai-tools call (its scoring is column-wise): (C,), NaN for a constant column."""
+    keep = ~np.isnan(target)
+    out = np.full(predictions.shape[1], np.nan)
+    varies = np.ptp(predictions[keep], axis=0) > 0 if keep.sum() >= 2 else np.zeros_like(out, dtype=bool)
+    if not varies.any():
+        return out
+    index = pd.RangeIndex(int(keep.sum()))
+    columns = predictions[keep][:, varies].astype(np.float64)
+    preds = pd.DataFrame(columns, index=index, columns=[str(c) for c in np.flatnonzero(varies)])
+    target_series = pd.Series(target[keep].astype(np.float64), index=index, name="target")
+    out[varies] = numerai_corr(preds, target_series).to_numpy()
+    return out
+
+
 def summarise_corrs(corrs: np.ndarray | list[float]) -> dict[str, float]:
     """Mean, std, Sharpe (mean/std, ddof=0) and max drawdown of the cumulative per-era CORR."""
     values = np.asarray([c for c in corrs if not np.isnan(c)], dtype=np.float64)

@@ -104,7 +104,7 @@ def era_splits(store: EraStore, plan, ensemble: Mapping, plan_version: str | Non
         else:
             splits[era] = "train" if row["data_type"] == "train" else "validation"
     # As model_core.inference.Ensemble(members="live") picks them: the refits once there are any.
-    if ensemble.get("live_checkpoints") or ensemble.get("lgbm_model"):
+    if ensemble.get("live_checkpoints") or ensemble.get("lgbm_model") or ensemble.get("peer_ridge_model"):
         trained = frozenset(store.resolved_eras())
         by = f"its live models ({ensemble.get('candidate')}, refit on every resolved era)"
     else:

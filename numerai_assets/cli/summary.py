@@ -74,10 +74,17 @@ def print_choice_summary(choice: dict, live: dict | None) -> None:
             f"{r['oof_corr_sharpe']:.2f} | {r['test_corr_mean']:.4f} | {r['test_corr_sharpe']:.2f} |"
         )
     print(f"chosen: {choice['candidate']} ({choice['reason']})")
+    print(f"blend weights (fitted out of fold): {format_weights(choice['blend_weights'])}")
     if live is not None:
         print(
-            f"live uses {live['candidate']} refit on every resolved era: {live['live_checkpoints']}, LightGBM {live['lightgbm']}"
+            f"live uses {live['candidate']} refit on every resolved era: {live['live_checkpoints']}, "
+            f"LightGBM {live['lightgbm']}, peer ridge {live['peer_ridge']}"
         )
+
+
+def format_weights(weights: dict[str, float]) -> str:
+    """{"transformer": 0.45, "lgbm": 0.1} -> "transformer 0.45, lgbm 0.10" (bench/replay_service reads it)."""
+    return ", ".join(f"{name} {weight:.2f}" for name, weight in weights.items())
 
 
 def print_diagnostics_summary(diagnostics: dict) -> None:

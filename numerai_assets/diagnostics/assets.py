@@ -12,7 +12,7 @@ SOURCE_NOTE = {
     "figures_from": "the cross-validated fold models (and the LightGBM trained before the test gap): "
     "none of them trained on the test eras",
     "live_uses": "the candidate chosen out of fold (see model_choice), refit on every resolved era "
-    "(refit_model_k, refit_lgbm): not scored here, since they trained on these eras",
+    "(refit_model_k, refit_lgbm, refit_peer_ridge): not scored here, since they trained on these eras",
 }
 
 

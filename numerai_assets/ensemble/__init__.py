@@ -14,6 +14,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[
             build_ensemble_asset(settings.n_folds),
-            *build_live_model_assets(settings.refit_seeds, settings.baseline, fold_step_tags(settings)),
+            *build_live_model_assets(
+                settings.refit_seeds, settings.baseline, settings.peer_ridge, fold_step_tags(settings)
+            ),
         ]
     )

@@ -11,32 +11,38 @@ import dataclasses
 from pathlib import Path
 
 from numerai_assets.ensemble.choice import load_choice
-from numerai_assets.ensemble.refit import REFIT_LGBM, refit_checkpoint_name
+from numerai_assets.ensemble.refit import REFIT_LGBM, REFIT_PEER_RIDGE, refit_checkpoint_name
 from numerai_assets.shared.home import HomeLayout
 from numerai_assets.shared.model_versions import load_plan, promote
 
 
 def complete_live_model(layout: HomeLayout, refit_seeds: int):  # -> model_core.inference.EnsembleSpec
-    from model_core.candidates import LGBM, TRANSFORMER
+    from model_core.candidates import LGBM, PEER_RIDGE, TRANSFORMER
     from model_core.inference import EnsembleSpec
 
     saved = load_plan(layout)
     folder = layout.model_dir(saved.model_version)
     choice = load_choice(layout, saved.model_version)
+    used = choice.members_used()
     checkpoints: list[str] = []
-    if choice.candidate != LGBM:
+    if TRANSFORMER in used:
         checkpoints = [refit_checkpoint_name(k) for k in range(refit_seeds)]
         _all_present(folder, checkpoints, "refit_model_k")
-    lgbm = None
-    if choice.candidate != TRANSFORMER:
+    lgbm = peer_ridge = None
+    if LGBM in used:
         _all_present(folder, [REFIT_LGBM], "refit_lgbm")
         lgbm = REFIT_LGBM
+    if PEER_RIDGE in used:
+        _all_present(folder, [REFIT_PEER_RIDGE], "refit_peer_ridge")
+        peer_ridge = REFIT_PEER_RIDGE
     spec = dataclasses.replace(
         EnsembleSpec.load(folder),
         candidate=choice.candidate,
         live_checkpoints=checkpoints,
         lgbm_model=lgbm,
+        peer_ridge_model=peer_ridge,
         blend_weight=choice.blend_weight,
+        blend_weights=dict(choice.blend_weights),
         choice=choice.to_dict(),
     )
     spec.save(folder)

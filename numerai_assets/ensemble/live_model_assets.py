@@ -1,8 +1,9 @@
 """The assets that make the week's live model: the candidate chosen out of fold, the refits it
 needs (on every resolved era), and the completed, promoted version.
 
-    fold_model_k, baseline_lgbm ─► ensemble_weights ─► model_choice ─► refit_model_k ─┐
-                                                                   └─► refit_lgbm ────┴─► live_model
+    fold_model_k ─► ensemble_weights ─┐                 ┌─► refit_model_k ────┐
+    baseline_lgbm ────────────────────┼─► model_choice ─┼─► refit_lgbm ───────┼─► live_model
+    baseline_peer_ridge ──────────────┘                 └─► refit_peer_ridge ─┘
 """
 
 from collections.abc import Mapping
@@ -20,12 +21,14 @@ from numerai_assets.shared.warehouse import Warehouse
 from numerai_assets.training.resources import TrainingKnobs
 
 
-def build_choice_asset(with_lgbm: bool) -> dg.AssetsDefinition:
+def build_choice_asset(with_lgbm: bool, with_peer_ridge: bool) -> dg.AssetsDefinition:
+    baselines = [
+        *(["baseline_lgbm"] if with_lgbm else []),
+        *(["baseline_peer_ridge"] if with_peer_ridge else []),
+    ]
+
     @dg.asset(
-        name="model_choice",
-        group_name="ensemble",
-        deps=["ensemble_weights", *(["baseline_lgbm"] if with_lgbm else [])],
-        kinds={"json"},
+        name="model_choice", group_name="ensemble", deps=["ensemble_weights", *baselines], kinds={"json"}
     )
     def model_choice(
         context: dg.AssetExecutionContext,
@@ -34,9 +37,10 @@ def build_choice_asset(with_lgbm: bool) -> dg.AssetsDefinition:
         diagnostics: DiagnosticsKnobs,
         warehouse: Warehouse,
     ):
-        """The candidate to submit (transformer ensemble, LightGBM or their rank blend), by its
-        out-of-fold CORR, Sharpe or payout (NUMERAI_SELECTION_METRIC) unless pinned
-        (NUMERAI_CANDIDATE); the held-out test block is scored for the report only."""
+        """The candidate to submit (transformer ensemble, LightGBM, peer ridge or the rank blend of
+        those trained, its weights fitted out of fold), by its out-of-fold CORR, Sharpe or payout
+        (NUMERAI_SELECTION_METRIC) unless pinned (NUMERAI_CANDIDATE); the held-out test block is
+        scored for the report only."""
         from numerai_assets.ensemble.choice import choose_for_version, record_choice
         from numerai_assets.shared.dataset_versions import planned_model_dataset_dir
         from numerai_assets.shared.payout_settings import current_payout_settings
@@ -85,13 +89,25 @@ def refit_lgbm(context: dg.AssetExecutionContext, numerai_home: NumeraiHome, dia
     return dg.MaterializeResult(metadata=_refit_metadata(refit))
 
 
-def build_live_model_asset(refit_seeds: int, with_lgbm: bool) -> dg.AssetsDefinition:
-    @dg.asset(
-        name="live_model",
-        group_name="ensemble",
-        deps=[*(f"refit_model_{k}" for k in range(refit_seeds)), *(["refit_lgbm"] if with_lgbm else [])],
-        kinds={"json"},
-    )
+@dg.asset(group_name="ensemble", deps=["model_choice"], kinds={"numpy"})
+def refit_peer_ridge(
+    context: dg.AssetExecutionContext, numerai_home: NumeraiHome, diagnostics: DiagnosticsKnobs
+):
+    """The peer ridge for live: fitted on every resolved era (when the choice needs it)."""
+    from numerai_assets.ensemble.refit import refit_peer_ridge as fit
+
+    refit = fit(numerai_home.layout, diagnostics.peer_ridge_config(), context.log.info)
+    return dg.MaterializeResult(metadata=_refit_metadata(refit))
+
+
+def build_live_model_asset(refit_seeds: int, with_lgbm: bool, with_peer_ridge: bool) -> dg.AssetsDefinition:
+    refits = [
+        *(f"refit_model_{k}" for k in range(refit_seeds)),
+        *(["refit_lgbm"] if with_lgbm else []),
+        *(["refit_peer_ridge"] if with_peer_ridge else []),
+    ]
+
+    @dg.asset(name="live_model", group_name="ensemble", deps=refits, kinds={"json"})
     def live_model(context: dg.AssetExecutionContext, numerai_home: NumeraiHome, training: TrainingKnobs):
         """What predicts live from now on: the chosen candidate made of the refits; promoted."""
         from numerai_assets.ensemble.live_model import complete_live_model
@@ -107,7 +123,9 @@ def build_live_model_asset(refit_seeds: int, with_lgbm: bool) -> dg.AssetsDefini
                 "reason": spec.choice["reason"],
                 "live_checkpoints": ", ".join(spec.live_checkpoints) or "none",
                 "lightgbm": spec.lgbm_model or "none",
+                "peer_ridge": spec.peer_ridge_model or "none",
                 "blend_weight_transformer": spec.blend_weight,
+                "blend_weights": dg.MetadataValue.json(spec.member_weights()),
             }
         )
 
@@ -115,22 +133,28 @@ def build_live_model_asset(refit_seeds: int, with_lgbm: bool) -> dg.AssetsDefini
 
 
 def build_live_model_assets(
-    refit_seeds: int, with_lgbm: bool, fold_op_tags: Mapping[str, Any] | None
+    refit_seeds: int, with_lgbm: bool, with_peer_ridge: bool, fold_op_tags: Mapping[str, Any] | None
 ) -> list:
     refits = [build_refit_asset(k, fold_op_tags) for k in range(refit_seeds)]
-    lgbm = [refit_lgbm] if with_lgbm else []
-    return [build_choice_asset(with_lgbm), *refits, *lgbm, build_live_model_asset(refit_seeds, with_lgbm)]
+    refits += [refit_lgbm] if with_lgbm else []
+    refits += [refit_peer_ridge] if with_peer_ridge else []
+    return [
+        build_choice_asset(with_lgbm, with_peer_ridge),
+        *refits,
+        build_live_model_asset(refit_seeds, with_lgbm, with_peer_ridge),
+    ]
 
 
 def _choice_metadata(version: str, choice) -> dict:
     nan = float("nan")
+    members = list(choice.blend_weights)  # the members trained this week, transformer first
     rows = [
         dg.TableRecord(
             {
                 "candidate": name,
                 "chosen": name == choice.candidate,
                 "reason": choice.reason if name == choice.candidate else "",
-                "transformer_weight": round(_transformer_weight(name, choice.blend_weight), 4),
+                **{f"{m}_weight": round(_member_weight(name, m, choice.blend_weights), 4) for m in members},
                 "oof_corr_mean": round(oof["mean"], 5),
                 "oof_corr_sharpe": round(oof["sharpe"], 3),
                 "oof_eras": oof["eras"],
@@ -145,7 +169,7 @@ def _choice_metadata(version: str, choice) -> dict:
         "candidate": "string",
         "chosen": "bool",
         "reason": "string",
-        "transformer_weight": "float",
+        **{f"{m}_weight": "float" for m in members},
         "oof_corr_mean": "float",
         "oof_corr_sharpe": "float",
         "oof_eras": "int",
@@ -161,18 +185,20 @@ def _choice_metadata(version: str, choice) -> dict:
         "metric": choice.metric,
         "pinned": choice.pinned,
         "blend_weight_transformer": choice.blend_weight,
+        "blend_weights": dg.MetadataValue.json(dict(choice.blend_weights)),
         "candidates": dg.MetadataValue.table(rows, schema=dg.TableSchema.from_name_type_dict(columns)),
         **({} if choice.payout is None else payout_metadata(PayoutSettings(**choice.payout))),
-        "note": "out-of-fold figures decide; test-block figures come from the cross-validated models "
-        "(never trained on the test block) and are reported only; live uses refits on every resolved era",
+        "note": "out-of-fold figures decide; the blend's weights are fitted on the out-of-fold eras too; "
+        "test-block figures come from the cross-validated models (never trained on the test block) and are "
+        "reported only; live uses refits on every resolved era",
     }
 
 
-def _transformer_weight(candidate: str, blend_weight: float) -> float:
-    """The transformer ensemble's share in the candidate's rank blend (1, 0, or the fitted weight)."""
-    from model_core.candidates import BLEND, TRANSFORMER
+def _member_weight(candidate: str, member: str, blend_weights: dict) -> float:
+    """`member`'s share in the candidate's rank blend: 1 or 0 for a member, its fitted weight in the blend."""
+    from model_core.candidates import BLEND
 
-    return blend_weight if candidate == BLEND else float(candidate == TRANSFORMER)
+    return blend_weights.get(member, 0.0) if candidate == BLEND else float(candidate == member)
 
 
 def _payout_cells(figures: dict | None) -> dict:

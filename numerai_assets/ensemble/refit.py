@@ -1,8 +1,10 @@
-"""Glue for the refit assets (refit_model_k, refit_lgbm): the live models, trained on every resolved era of the version's store.
+"""Glue for the refit assets (refit_model_k, refit_lgbm, refit_peer_ridge): the live models,
+trained on every resolved era of the version's store.
 
 The folds chose the settings and the epoch count (each fold checkpoint records its best epoch);
-`model_choice` chose the candidate. A refit that the choice does not need is skipped, so a week
-whose LightGBM wins spends no time on transformer refits, and the other way round.
+`model_choice` chose the candidate. A refit that the choice does not need is skipped (another
+candidate was chosen, or the chosen blend gives this member no weight), so a week whose LightGBM
+wins spends no time on transformer refits, and the other way round.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from numerai_assets.shared.model_versions import load_plan, temporal_context
 from numerai_assets.training.resources import TrainingKnobs
 
 REFIT_LGBM = "lgbm_refit.txt"
+REFIT_PEER_RIDGE = "peer_ridge_refit.npz"
+SHOWN = {"transformer": "transformer", "lgbm": "LightGBM", "peer_ridge": "peer ridge", "blend": "blend"}
 
 
 def refit_checkpoint_name(seed_index: int) -> str:
@@ -45,14 +49,14 @@ def refit_transformer(
     seed_index: int, layout: HomeLayout, knobs: TrainingKnobs, log: Callable[[str], None]
 ) -> Refit:
     from model_core.batches import EraBatches
-    from model_core.candidates import LGBM
+    from model_core.candidates import TRANSFORMER
     from model_core.refit import make_refit_plan
     from model_core.train import load_trained, resolve_device, train_fold
 
     saved = load_plan(layout)
-    choice = load_choice(layout, saved.model_version)
-    if choice.candidate == LGBM:
-        return Refit(saved.model_version, skipped="the LightGBM was chosen: no transformer refit needed")
+    skipped = _not_needed(load_choice(layout, saved.model_version), TRANSFORMER, "transformer refit")
+    if skipped:
+        return Refit(saved.model_version, skipped=skipped)
     store = EraStore(saved.store_path)
     best_epochs = [load_trained(saved.checkpoint(layout, f.index))[1]["best_epoch"] for f in saved.plan.folds]
     plan = make_refit_plan(store.resolved_eras(), best_epochs, knobs.refit_seeds, knobs.seed)
@@ -104,11 +108,12 @@ def refit_transformer(
 def refit_lgbm(layout: HomeLayout, n_estimators: int, log: Callable[[str], None]) -> Refit:
     from model_core import schema
     from model_core.baseline import BaselineConfig, save_lgbm, train_lgbm
-    from model_core.candidates import TRANSFORMER
+    from model_core.candidates import LGBM
 
     saved = load_plan(layout)
-    if load_choice(layout, saved.model_version).candidate == TRANSFORMER:
-        return Refit(saved.model_version, skipped="the transformer was chosen: no LightGBM refit needed")
+    skipped = _not_needed(load_choice(layout, saved.model_version), LGBM, "LightGBM refit")
+    if skipped:
+        return Refit(saved.model_version, skipped=skipped)
     store = EraStore(saved.store_path)
     eras = tuple(store.resolved_eras())
     log(f"LightGBM refit: {len(eras)} resolved eras ({eras[0]}..{eras[-1]}), {n_estimators} trees")
@@ -117,3 +122,33 @@ def refit_lgbm(layout: HomeLayout, n_estimators: int, log: Callable[[str], None]
     path = layout.model_dir(saved.model_version) / REFIT_LGBM
     save_lgbm(model, path)
     return Refit(saved.model_version, None, eras, 0, store.row_count(eras), path)
+
+
+def refit_peer_ridge(layout: HomeLayout, config, log: Callable[[str], None]) -> Refit:
+    """The peer ridge for live (config: model_core.peer_ridge.PeerRidgeConfig), on every resolved era."""
+    from model_core import schema
+    from model_core.candidates import PEER_RIDGE
+    from model_core.peer_ridge import fit_peer_ridge, save_peer_ridge
+
+    saved = load_plan(layout)
+    skipped = _not_needed(load_choice(layout, saved.model_version), PEER_RIDGE, "peer ridge refit")
+    if skipped:
+        return Refit(saved.model_version, skipped=skipped)
+    store = EraStore(saved.store_path)
+    eras = tuple(store.resolved_eras())
+    log(f"peer ridge refit: {len(eras)} resolved eras ({eras[0]}..{eras[-1]}), peers {config.peer_ks}")
+    model = fit_peer_ridge(store, eras, store.target_index(schema.MAIN_TARGET), config)
+    path = layout.model_dir(saved.model_version) / REFIT_PEER_RIDGE
+    save_peer_ridge(model, path)
+    return Refit(saved.model_version, None, eras, 0, store.row_count(eras), path)
+
+
+def _not_needed(choice, member: str, what: str) -> str | None:
+    """Why the chosen candidate needs no `what` (None when it does)."""
+    from model_core.candidates import BLEND
+
+    if member in choice.members_used():
+        return None
+    if choice.candidate == BLEND:
+        return f"the blend was chosen and gives the {SHOWN[member]} no weight: no {what} needed"
+    return f"the {SHOWN[choice.candidate]} was chosen: no {what} needed"

@@ -11,6 +11,8 @@ BASELINE_PREDICTIONS = "baseline_lgbm_test_predictions.parquet"  # baseline_lgbm
 OOF_TRANSFORMER = "oof_transformer.npz"  # fold k's transformer on fold k's validation eras
 OOF_LGBM = "oof_lgbm.npz"  # fold k's LightGBM on the same eras (baseline_lgbm)
 TEST_LGBM = "test_lgbm.npz"  # the LightGBM trained before the test gap, on the test block
+OOF_PEER_RIDGE = "oof_peer_ridge.npz"  # fold k's peer ridge on the same eras (baseline_peer_ridge)
+TEST_PEER_RIDGE = "test_peer_ridge.npz"  # the peer ridge fitted before the test gap, on the test block
 DIAGNOSTICS_CSV = "numerai_diagnostics.csv"  # TEST_PREDICTIONS as uploaded to Numerai's diagnostics
 CHOICE_FILE = "choice.json"  # model_choice: the submitted candidate, why, every candidate's figures
 

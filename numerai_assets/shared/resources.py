@@ -33,10 +33,12 @@ class NumeraiHome(dg.ConfigurableResource):
 
 
 class DiagnosticsKnobs(dg.ConfigurableResource):
-    """The ensemble, baseline and diagnostics knobs a user turns (NUMERAI_* variables)."""
+    """The ensemble, baseline (LightGBM, peer ridge) and diagnostics knobs a user turns (NUMERAI_* variables)."""
 
     ensemble_shrinkage: float = knob_default("ensemble_shrinkage")
     baseline_estimators: int = knob_default("baseline_estimators")
+    peer_ridge_ks: str = knob_default("peer_ridge_ks")
+    peer_ridge_lambda: float = knob_default("peer_ridge_lambda")
     benchmark_model: str | None = knob_default("benchmark_model")
     selection_metric: str = knob_default("selection_metric")
     candidate: str = knob_default("candidate")
@@ -46,6 +48,11 @@ class DiagnosticsKnobs(dg.ConfigurableResource):
     @classmethod
     def from_settings(cls, settings: Settings) -> DiagnosticsKnobs:
         return cls(**{name: getattr(settings, name) for name in cls.model_fields})
+
+    def peer_ridge_config(self):  # -> model_core.peer_ridge.PeerRidgeConfig
+        from model_core.peer_ridge import PeerRidgeConfig, parse_ks
+
+        return PeerRidgeConfig(peer_ks=parse_ks(self.peer_ridge_ks), ridge_lambda=self.peer_ridge_lambda)
 
     @property
     def pinned_candidate(self) -> str | None:

@@ -121,6 +121,14 @@ SERVICE_KNOBS: tuple[Knob, ...] = (
         "diagnostics",
     ),
     Knob(
+        "peer_ridge",
+        bool,
+        True,
+        "train the peer ridge candidate (`baseline_peer_ridge`: a ridge regression on each stock's features "
+        "and its nearest peers' mean features) in the weekly job",
+        "diagnostics",
+    ),
+    Knob(
         "benchmark_model",
         str | None,
         None,
@@ -291,6 +299,15 @@ class _SettingsRules(BaseSettings):
         from model_core.loss_spec import parse_loss
 
         parse_loss(value)
+        return value
+
+    @field_validator("peer_ridge_ks", check_fields=False)
+    @classmethod
+    def _peer_ks_parse(cls, value: str) -> str:
+        # The peer ridge's own parser and checks (positive, increasing), so a bad list fails here.
+        from model_core.peer_ridge import PeerRidgeConfig, parse_ks
+
+        PeerRidgeConfig(peer_ks=parse_ks(value))
         return value
 
     @model_validator(mode="before")

@@ -12,9 +12,10 @@ each table and column means. Tables, one row meaning:
 - `fold_metrics`: one fold model of a model version (`model_version`, `fold`): best epoch,
   epochs run, out-of-fold corr mean / sharpe, training speed, device, checkpoint path, weight.
 - `era_scores`: one model's score on one era (`model_version`, `model`, `era`); `model` is
-  'ensemble', 'equal_weight', 'fold_0'.. or 'baseline_lgbm'; `split` is 'oof' (a fold's
-  validation eras), 'test' (the held-out eras) or 'backfill' (an era scored later). `cwmm` is
-  the correlation with the meta model, `payout` the payout estimate
+  'ensemble', 'equal_weight', 'fold_0'.., 'baseline_lgbm' / 'lgbm' (the LightGBM on the test block /
+  out of fold) or 'peer_ridge' (both; its out-of-fold and test eras never overlap); `split` is
+  'oof' (a fold's validation eras), 'test' (the held-out eras) or 'backfill' (an era scored
+  later). `cwmm` is the correlation with the meta model, `payout` the payout estimate
   clip(corr x CORR multiplier + mmc x MMC multiplier) with the multipliers of the round current
   when the row was written (the asset that wrote it shows them); both NULL without a meta model.
   `in_sample` (backfill rows): whether the models that predicted the era trained on it, so its
@@ -25,8 +26,8 @@ each table and column means. Tables, one row meaning:
   next run that a crash fell between the two; 'dry_run' is a file validated but not sent.
   `candidate` is what made the file (model_choice's choice for that model version).
 - `candidates`: one candidate of a model version's weekly choice (`model_version`, `candidate`:
-  'transformer', 'lgbm' or 'blend'): whether it was `chosen`, by which `metric` and why, the
-  blend's weight on the transformer, its out-of-fold corr mean / sharpe over `oof_eras` (what
+  'transformer', 'lgbm', 'peer_ridge' or 'blend'): whether it was `chosen`, by which `metric` and
+  why, the blend's weight on the transformer (choice.json has every member's), its out-of-fold corr mean / sharpe over `oof_eras` (what
   decided) and its test-block corr mean / sharpe (reported only).
 - `rounds`: one tournament round the service saw open: its live era, live rows, and when the
   service first saw it (`opened_seen_at`).

@@ -1,5 +1,5 @@
 """Training: the fold plan, one transformer per fold (GPU-tagged steps), and the example scripts'
-LightGBM on the same eras, so the diagnostics answer "is the transformer worth it?"."""
+LightGBM and the peer ridge on the same eras, so the diagnostics answer "is the transformer worth it?"."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -89,6 +89,37 @@ def baseline_lgbm(
             "n_estimators": diagnostics.baseline_estimators,
             "seconds": round(result.seconds, 1),
             "predictions": dg.MetadataValue.path(str(result.predictions_path)),
+        }
+    )
+
+
+@dg.asset(group_name="baselines", deps=[cv_folds], kinds={"numpy"})
+def baseline_peer_ridge(
+    context: dg.AssetExecutionContext,
+    numerai_home: NumeraiHome,
+    diagnostics: DiagnosticsKnobs,
+    warehouse: Warehouse,
+):
+    """The peer ridge candidate: a ridge regression on each stock's features and the mean features
+    of its k nearest peers (NUMERAI_PEER_RIDGE_KS), one per fold; out-of-fold and test-block predictions."""
+    from numerai_assets.training.peer_ridge import fit_peer_ridge_candidate
+
+    config = diagnostics.peer_ridge_config()
+    result = fit_peer_ridge_candidate(numerai_home.layout, config, context.log.info)
+    warehouse.upsert_era_scores(result.rows)
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": result.model_version,
+            "corr_mean": dg.MetadataValue.float(result.summary["corr_mean"]),
+            "corr_sharpe": dg.MetadataValue.float(result.summary["corr_sharpe"]),
+            "oof_eras": result.oof_eras,
+            "test_eras": result.test_eras,
+            "train_eras": result.train_eras,
+            "train_rows": result.train_rows,
+            "peer_ks": ",".join(map(str, config.peer_ks)),
+            "ridge_lambda": config.ridge_lambda,
+            "seconds": round(result.seconds, 1),
+            "oof_predictions": dg.MetadataValue.path(str(result.path)),
         }
     )
 

@@ -33,7 +33,7 @@ def fit_baseline(layout: HomeLayout, n_estimators: int, log: Callable[[str], Non
     before the test gap (for the report). Every era, streamed: no 4th-era subsample."""
     from model_core.baseline import BaselineConfig, fold_predictions
     from model_core.candidates import save_era_predictions
-    from model_core.diagnostics import score_era, summarise_scores
+    from model_core.diagnostics import summarise_scores
 
     started = time.perf_counter()
     plan = load_plan(layout)
@@ -46,11 +46,11 @@ def fit_baseline(layout: HomeLayout, n_estimators: int, log: Callable[[str], Non
     folder = layout.model_dir(plan.model_version)
     save_era_predictions(folder / OOF_LGBM, oof)
     save_era_predictions(folder / TEST_LGBM, test)
-    frames, scores = [], []
+    frames, scores = [], test_block_scores(store, target, test)
     for era in plan.plan.test_eras:
-        data = store.era(era)
-        scores.append(score_era(era, test[era], data.targets[:, target], data.features))
-        frames.append(pl.DataFrame({schema.ID: data.ids, schema.ERA: era, schema.PREDICTION: test[era]}))
+        frames.append(
+            pl.DataFrame({schema.ID: store.era(era).ids, schema.ERA: era, schema.PREDICTION: test[era]})
+        )
     path = folder / BASELINE_PREDICTIONS
     with atomic_path(path) as tmp:
         pl.concat(frames).write_parquet(tmp)
@@ -58,7 +58,7 @@ def fit_baseline(layout: HomeLayout, n_estimators: int, log: Callable[[str], Non
     log(f"LightGBM candidate: test CORR {summary['corr_mean']:.4f} (sharpe {summary['corr_sharpe']:.2f})")
     oof_rows = [
         {"model_version": plan.model_version, "model": "lgbm", "era": era, "split": "oof", "corr": corr}
-        for era, corr in zip(sorted(oof), _corrs(store, target, oof), strict=True)
+        for era, corr in zip(sorted(oof), oof_corrs(store, target, oof), strict=True)
     ]
     return BaselineFit(
         model_version=plan.model_version,
@@ -77,7 +77,19 @@ def fit_baseline(layout: HomeLayout, n_estimators: int, log: Callable[[str], Non
     )
 
 
-def _corrs(store: EraStore, target: int, predictions: dict) -> list[float]:
+def test_block_scores(store: EraStore, target: int, test: dict) -> list:
+    """model_core.diagnostics.score_era of each test-block era's predictions (era order)."""
+    from model_core.diagnostics import score_era
+
+    out = []
+    for era in sorted(test):
+        data = store.era(era)
+        out.append(score_era(era, test[era], data.targets[:, target], data.features))
+    return out
+
+
+def oof_corrs(store: EraStore, target: int, predictions: dict) -> list[float]:
+    """CORR of each out-of-fold era's predictions, in sorted era order."""
     from model_core.metrics import era_numerai_corr
 
     return [era_numerai_corr(predictions[e], store.era(e).targets[:, target]) for e in sorted(predictions)]

@@ -12,17 +12,21 @@ TRAINING_SCHEDULE = "weekly_training_schedule"
 SCHEDULED_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
-def training_selection(n_folds: int, with_baseline: bool, refit_seeds: int) -> list[str]:
-    """Ingest -> clean -> feature returns -> folds -> every fold model (+ the LightGBM candidate)
-    -> ensemble -> the choice -> the refits it needs -> the live model -> diagnostics (ours, then
-    Numerai's when NUMERAI_UPLOAD_DIAGNOSTICS is on).
+def training_selection(
+    n_folds: int, with_baseline: bool, refit_seeds: int, with_peer_ridge: bool
+) -> list[str]:
+    """Ingest -> clean -> feature returns -> folds -> every fold model (+ the LightGBM and the peer
+    ridge candidates, each when on) -> ensemble -> the choice -> the refits it needs -> the live
+    model -> diagnostics (ours, then Numerai's when NUMERAI_UPLOAD_DIAGNOSTICS is on).
 
     The ensemble and diagnostics stages come later in the pipeline: their assets are named here,
     not imported (stages import only earlier stages).
     """
     fold_assets = [f"fold_model_{k}" for k in range(n_folds)]
     baseline = ["baseline_lgbm"] if with_baseline else []
+    baseline += ["baseline_peer_ridge"] if with_peer_ridge else []
     refits = [f"refit_model_{k}" for k in range(refit_seeds)] + (["refit_lgbm"] if with_baseline else [])
+    refits += ["refit_peer_ridge"] if with_peer_ridge else []
     return [
         *INGEST_ASSETS,
         "cv_folds",
@@ -37,10 +41,10 @@ def training_selection(n_folds: int, with_baseline: bool, refit_seeds: int) -> l
     ]
 
 
-def build_training_job(n_folds: int, with_baseline: bool, refit_seeds: int):
+def build_training_job(n_folds: int, with_baseline: bool, refit_seeds: int, with_peer_ridge: bool):
     """The weekly retrain, as one run."""
     return dg.define_asset_job(
-        TRAINING_JOB, selection=training_selection(n_folds, with_baseline, refit_seeds)
+        TRAINING_JOB, selection=training_selection(n_folds, with_baseline, refit_seeds, with_peer_ridge)
     )
 
 

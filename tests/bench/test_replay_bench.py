@@ -60,5 +60,10 @@ def test_tiny_replay_submits_every_round_once_and_scores_every_era(tmp_path: Pat
     assert sorted(int(n) for n in service["submit_s"]) == rounds
     # The weekly job's printed test block was found and read.
     assert service["test_eras"] and service["test_block"]["ensemble"]["corr mean"] is not None
+    # The candidates it printed: the transformer and the peer ridge (NUMERAI_PEER_RIDGE is on by
+    # default, the LightGBM off here), blended with weights that sum to 1.
+    assert set(service["candidates"]) == {"transformer", "peer_ridge", "blend"}
+    assert set(service["blend_weights"]) == {"transformer", "peer_ridge"}
+    assert sum(service["blend_weights"].values()) == pytest.approx(1.0, abs=0.011)
     assert "## Walk-forward replay on the tiny tournament" in done.stdout
     assert "tie" in done.stdout or "better" in done.stdout or "worse" in done.stdout

@@ -93,11 +93,12 @@ def test_a_folder_without_an_ensemble_is_a_clear_error(tmp_path):
         EnsembleSpec.load(tmp_path)
 
 
-def _live_version(folder, candidate, weight=0.7):
-    """Refits (two new checkpoints) and a LightGBM on random data, with `candidate` chosen."""
+def _live_version(folder, candidate, weights=None):
+    """Refits (two new checkpoints), a LightGBM and a peer ridge on random data, `candidate` chosen."""
     import lightgbm as lgb
 
     from model_core.baseline import save_lgbm
+    from model_core.peer_ridge import PeerRidge, save_peer_ridge
 
     base = ModelConfig(n_features=N_FEATURES, d_model=16, n_heads=2, n_layers=1, temporal_lags=LAGS)
     refits = [_save(folder, f"refit_{s}.pt", base, seed=10 + s) for s in range(2)]
@@ -109,29 +110,37 @@ def _live_version(folder, candidate, weight=0.7):
         num_boost_round=5,
     )
     save_lgbm(booster, folder / "lgbm.txt")
-    spec = EnsembleSpec.load(folder)
+    ridge = PeerRidge(rng.normal(size=N_FEATURES * 3), (4, 10), 1.0, N_FEATURES)
+    save_peer_ridge(ridge, folder / "peer_ridge.npz")
     spec = dataclasses.replace(
-        spec, candidate=candidate, live_checkpoints=["refit_0.pt", "refit_1.pt"], lgbm_model="lgbm.txt"
+        EnsembleSpec.load(folder),
+        candidate=candidate,
+        live_checkpoints=["refit_0.pt", "refit_1.pt"],
+        lgbm_model="lgbm.txt",
+        peer_ridge_model="peer_ridge.npz",
+        blend_weight=0.5,
+        blend_weights=weights or {"transformer": 0.5, "lgbm": 0.2, "peer_ridge": 0.3},
     )
-    spec = dataclasses.replace(spec, blend_weight=weight)
     spec.save(folder)
-    return refits, booster
+    return refits, booster, ridge
 
 
-@pytest.mark.parametrize("candidate", ["transformer", "lgbm", "blend"])
+@pytest.mark.parametrize("candidate", ["transformer", "lgbm", "peer_ridge", "blend"])
 def test_live_members_are_the_chosen_candidate_of_the_refits(ensemble_dir, candidate):
-    from model_core.candidates import blend_era
     from model_core.ensemble import rank_within_era
+    from model_core.peer_ridge import predict
 
     folder, folds = ensemble_dir
-    refits, booster = _live_version(folder, candidate)
+    refits, booster, ridge = _live_version(folder, candidate)
     features, context = _era(2)
     refit_rank = blend([predict_era(m, features, context) for m in refits], [0.5, 0.5])
-    lgbm = booster.predict(np.where(features < 0, 2, features).astype(np.float32))
+    lgbm = rank_within_era(booster.predict(np.where(features < 0, 2, features).astype(np.float32)))
+    peers = rank_within_era(predict(ridge, features))
     expected = {
         "transformer": refit_rank,
-        "lgbm": rank_within_era(lgbm),
-        "blend": blend_era(refit_rank, lgbm, 0.7),
+        "lgbm": lgbm,
+        "peer_ridge": peers,
+        "blend": 0.5 * rank_within_era(refit_rank) + 0.2 * lgbm + 0.3 * peers,
     }[candidate]
     np.testing.assert_allclose(Ensemble(folder).predict(features, context), expected, atol=1e-6)
     # The cross-validated fold models stay what the diagnostics score.
@@ -139,5 +148,49 @@ def test_live_members_are_the_chosen_candidate_of_the_refits(ensemble_dir, candi
     np.testing.assert_allclose(
         cv.predict(features, context),
         blend([predict_era(m, features, context) for m in folds], [0.5, 0.3, 0.2]),
+        atol=1e-6,
+    )
+
+
+def test_a_blend_loads_only_the_members_it_weighs(ensemble_dir):
+    from model_core.ensemble import rank_within_era
+    from model_core.peer_ridge import predict
+
+    folder, _ = ensemble_dir
+    refits, _, ridge = _live_version(folder, "blend", {"transformer": 0.4, "lgbm": 0.0, "peer_ridge": 0.6})
+    (folder / "lgbm.txt").unlink()  # its refit was skipped: weight 0
+    features, context = _era(3)
+    ensemble = Ensemble(folder)
+    assert ensemble.lgbm is None and ensemble.peer_ridge is not None
+    refit_rank = blend([predict_era(m, features, context) for m in refits], [0.5, 0.5])
+    np.testing.assert_allclose(
+        ensemble.predict(features, context),
+        0.4 * rank_within_era(refit_rank) + 0.6 * rank_within_era(predict(ridge, features)),
+        atol=1e-6,
+    )
+
+
+def test_an_ensemble_json_written_before_the_peer_ridge_still_loads(ensemble_dir):
+    """No peer_ridge_model, no blend_weights: the blend is the transformer's blend_weight and the
+    LightGBM the rest, as it was."""
+    import json
+
+    from model_core.ensemble import rank_within_era
+
+    folder, _ = ensemble_dir
+    refits, booster, _ = _live_version(folder, "blend")
+    saved = json.loads((folder / "ensemble.json").read_text())
+    for key in ("peer_ridge_model", "blend_weights"):
+        del saved[key]
+    saved["blend_weight"] = 0.7
+    (folder / "ensemble.json").write_text(json.dumps(saved))
+    spec = EnsembleSpec.load(folder)
+    assert spec.member_weights() == pytest.approx({"transformer": 0.7, "lgbm": 0.3})
+    features, context = _era(4)
+    refit_rank = blend([predict_era(m, features, context) for m in refits], [0.5, 0.5])
+    lgbm = booster.predict(np.where(features < 0, 2, features).astype(np.float32))
+    np.testing.assert_allclose(
+        Ensemble(folder).predict(features, context),
+        0.7 * rank_within_era(refit_rank) + 0.3 * rank_within_era(lgbm),
         atol=1e-6,
     )

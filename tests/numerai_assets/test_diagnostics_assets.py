@@ -87,7 +87,8 @@ def test_warehouse_holds_era_scores_folds_and_the_version(trained):
                 [version],
             ).fetchall()
         )
-        assert counts == dict.fromkeys(MODELS, len(plan.plan.test_eras))
+        # validation_diagnostics' models, and the peer ridge (baseline_peer_ridge scores its test block)
+        assert counts == dict.fromkeys({*MODELS, "peer_ridge"}, len(plan.plan.test_eras))
         mean = con.execute(
             "SELECT avg(corr) FROM era_scores WHERE model_version = ? AND model = 'ensemble' AND split = 'test'",
             [version],

@@ -95,6 +95,23 @@ def test_a_loss_mix_is_parsed_at_load(monkeypatch):
     assert load_settings().loss == "mix:pearson=0.7,mse=0.3"
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("100,30", "strictly increasing"), ("0,10", "strictly increasing"), ("30;100", "should match pattern")],
+)
+def test_bad_peer_counts_are_refused_at_load_naming_the_variable(monkeypatch, value, problem):
+    monkeypatch.setenv("NUMERAI_PEER_RIDGE_KS", value)
+    with pytest.raises(SettingsError, match=f"NUMERAI_PEER_RIDGE_KS: .*{problem}"):
+        load_settings()
+
+
+def test_peer_counts_reach_the_peer_ridge(monkeypatch):
+    monkeypatch.setenv("NUMERAI_PEER_RIDGE_KS", "50, 200")
+    monkeypatch.setenv("NUMERAI_PEER_RIDGE_LAMBDA", "0.5")
+    config = DiagnosticsKnobs.from_settings(load_settings()).peer_ridge_config()
+    assert config.peer_ks == (50, 200) and config.ridge_lambda == 0.5
+
+
 def test_one_key_without_the_other_is_refused_without_echoing_it(monkeypatch):
     monkeypatch.setenv("NUMERAI_SECRET_KEY", "s3cr3t-value")
     with pytest.raises(SettingsError, match="NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY") as err:
@@ -180,6 +197,7 @@ def test_model_core_config_defaults_are_the_declared_ones():
     from model_core.cv import CVConfig
     from model_core.ensemble import WeightConfig
     from model_core.model import ModelConfig
+    from model_core.peer_ridge import PeerRidgeConfig, parse_ks
     from model_core.train import TrainConfig
 
     fed = {  # config field -> the knob it takes its default from
@@ -192,8 +210,11 @@ def test_model_core_config_defaults_are_the_declared_ones():
         | {name: name for name in ("precision", "gradient_checkpointing", "seed")},
         WeightConfig: {"shrinkage": "ensemble_shrinkage"},
         BaselineConfig: {"n_estimators": "baseline_estimators"},
+        PeerRidgeConfig: {"ridge_lambda": "peer_ridge_lambda"},
     }
     for config, fields in fed.items():
         defaults = {f.name: f.default for f in dataclasses.fields(config)}
         for field, knob in fields.items():
             assert defaults[field] == KNOBS_BY_NAME[knob].default, f"{config.__name__}.{field}"
+    # The peer counts are a string setting ("30,100,300"), parsed into the config's tuple.
+    assert PeerRidgeConfig().peer_ks == parse_ks(KNOBS_BY_NAME["peer_ridge_ks"].default)

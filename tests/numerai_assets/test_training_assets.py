@@ -4,6 +4,7 @@ import json
 import os
 
 import dagster as dg
+import numpy as np
 import pytest
 import torch
 
@@ -194,3 +195,33 @@ def test_cv_folds_shows_each_fold_and_the_test_block(trained):
         )
         assert row["train"].startswith(fold.train_eras[0]) and row["gap"] == plan.gap
     assert rows[-1]["validation_eras"] == len(plan.test_eras) and rows[-1]["train"] is None
+
+
+def test_the_peer_ridge_candidate_predicts_each_fold_and_the_test_block(trained):
+    """baseline_peer_ridge: one ridge per fold on the fold's training eras, out-of-fold predictions
+    of every validation era and test-block predictions, in files and in the warehouse."""
+    import duckdb
+
+    from model_core.candidates import load_era_predictions
+    from numerai_assets.shared.home import OOF_PEER_RIDGE, TEST_PEER_RIDGE
+
+    meta = trained.metadata["baseline_peer_ridge"]
+    layout = HomeLayout(trained.home)
+    saved = load_plan(layout)
+    validation = sorted(e for f in saved.plan.folds for e in f.validation_eras)
+    assert meta["model_version"] == saved.model_version
+    assert meta["oof_eras"] == len(validation) and meta["test_eras"] == len(saved.plan.test_eras)
+    assert meta["peer_ks"] == "30,100,300" and meta["ridge_lambda"] == 1.0
+    assert np.isfinite(meta["corr_mean"]) and np.isfinite(meta["corr_sharpe"])
+    folder = layout.model_dir(saved.model_version)
+    assert sorted(load_era_predictions(folder / OOF_PEER_RIDGE)) == validation
+    assert sorted(load_era_predictions(folder / TEST_PEER_RIDGE)) == sorted(saved.plan.test_eras)
+    with duckdb.connect(str(layout.warehouse_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT split, count(*), avg(corr) FROM era_scores "
+            "WHERE model_version = ? AND model = 'peer_ridge' GROUP BY split",
+            [saved.model_version],
+        ).fetchall()
+    counts = {split: n for split, n, _ in rows}
+    assert counts == {"oof": len(validation), "test": len(saved.plan.test_eras)}
+    assert {split: mean for split, _, mean in rows}["test"] == pytest.approx(meta["corr_mean"])
