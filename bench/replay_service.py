@@ -29,6 +29,7 @@ import pandas as pd
 from model_core import schema
 from tournament_sim.layout import load_state
 from tournament_sim.replay import ReplayManifest
+from tournament_sim.rounds import reopen_round
 from tournament_sim.uploads import list_submissions
 
 TEST_BLOCK_HEADING = re.compile(r"^== held-out test eras (?P<eras>.+) ==\s*$")
@@ -172,6 +173,10 @@ def run_service(
                 advance_s += run_cli(
                     ["sim", "advance-round", str(replay_dir)], env, service_dir, service_dir / "advance.log"
                 )
+            else:
+                # The first round opened with the replay files, before `train`: on a loaded machine
+                # training outlasts its one-hour window, so it opens again now (as a live round would be).
+                reopen_round(replay_dir)
             submit_s[number] = run_cli(["submit"], env, service_dir, service_dir / f"submit_{number}.log")
             print(f"[replay] service: round {number} submitted in {submit_s[number]:.0f} s", flush=True)
     return ServiceRun(

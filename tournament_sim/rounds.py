@@ -29,6 +29,15 @@ def advance_round(sim_dir: Path, window_minutes: float = 60.0) -> int:
     return number
 
 
+def reopen_round(sim_dir: Path, window_minutes: float = 60.0) -> int:
+    """Open the current round again for `window_minutes` from now; returns its number. The replay
+    bench serves its first held-out round before `train`, which may take longer than a window."""
+    state = load_state(sim_dir)
+    state.current = round_window(state.current.number, window_minutes)
+    save_state(sim_dir, state)
+    return state.current.number
+
+
 def close_round(sim_dir: Path) -> None:
     """Close the current round for staking now, so check_round_open() answers False."""
     state = load_state(sim_dir)

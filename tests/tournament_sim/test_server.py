@@ -18,6 +18,7 @@ import requests
 from model_core import schema
 from tests.conftest import FAKE_CURRENT_ROUND, FAKE_FIRST_ROUND, FAKE_LAST_ROUND, FAKE_MODELS
 from tournament_sim.layout import STATE_FILE, round_file
+from tournament_sim.rounds import reopen_round
 from tournament_sim.server import (
     FaultConfig,
     PortInUseError,
@@ -123,6 +124,11 @@ def test_round_opens_closes_and_advances(sim_server: SimServer, sim_dir: Path, t
     assert not api.check_round_open()
     with pytest.raises(ValueError, match="not open"):
         api.get_current_round()
+    # A closed round opened again (the replay bench, after a training longer than the window).
+    assert reopen_round(sim_dir) == FAKE_CURRENT_ROUND
+    assert api.check_round_open()
+    assert api.get_current_round() == FAKE_CURRENT_ROUND
+    close_round(sim_dir)
     assert advance_round(sim_dir, window_minutes=30) == FAKE_LAST_ROUND
     assert api.check_round_open()
     assert api.get_current_round() == FAKE_LAST_ROUND
