@@ -229,7 +229,8 @@ KNOBS: tuple[Knob, ...] = (
         le=100_000,
     ),
     # The peer ridge candidate (PeerRidgeConfig). On validation eras of the eval tournament
-    # (train <= era 316, validate 333..402) ks 30,100,300 and lambda 1 scored best (README).
+    # (train <= era 316, validate 333..402) ks 30,100,300, the hop over 100 peers and lambda 3
+    # scored best (README).
     Knob(
         "peer_ridge_ks",
         str,
@@ -240,9 +241,19 @@ KNOBS: tuple[Knob, ...] = (
         pattern=r"^\s*\d+(\s*,\s*\d+)*\s*$",
     ),
     Knob(
+        "peer_ridge_hop",
+        int,
+        100,
+        "the peer ridge's second-hop block: the mean, over a stock's h nearest peers, of their own h-peer "
+        "mean features (as many columns as features; 0 = off)",
+        "diagnostics",
+        ge=0,
+        le=100_000,
+    ),
+    Knob(
         "peer_ridge_lambda",
         float,
-        1.0,
+        3.0,
         "ridge penalty of the peer ridge candidate, relative: lambda x the mean diagonal of the Gram matrix",
         "diagnostics",
         gt=0.0,

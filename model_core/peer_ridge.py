@@ -10,7 +10,8 @@ weekly model is chosen and refit").
 Fitted by streaming eras: per era, its design (one era's float32 columns, never the set's) is
 centred within the era, columns and target alike, so no intercept is needed and an era's level
 does not leak into the slopes; Z'Z and Z'y are summed in float64, then one ridge solve. At the
-real v5 scale that is p = 2,748 x (1 + len(ks)) columns: the cost grows as p^2 per row.
+real v5 scale that is p = 2,748 x (1 + len(ks) + 1 with the hop) columns: the cost grows as p^2
+per row.
 """
 
 from __future__ import annotations
@@ -42,11 +43,14 @@ def parse_ks(text: str) -> tuple[int, ...]:
 class PeerRidgeConfig:
     peer_ks: tuple[int, ...] = parse_ks(default("peer_ridge_ks"))
     ridge_lambda: float = default("peer_ridge_lambda")  # times trace(G) / p on the diagonal
+    peer_hop: int = default("peer_ridge_hop")  # the peers' own peer means over h peers; 0 = off
 
     def __post_init__(self) -> None:
         ks = tuple(self.peer_ks)
         if not ks or min(ks) < 1 or any(b <= a for a, b in itertools.pairwise(ks)):
             raise ValueError(f"peer counts {ks}: expected positive, strictly increasing integers")
+        if self.peer_hop < 0:
+            raise ValueError(f"peer hop {self.peer_hop}: expected 0 (off) or a peer count")
         if not self.ridge_lambda > 0:
             raise ValueError(f"ridge lambda must be > 0, got {self.ridge_lambda}")
 
@@ -55,15 +59,23 @@ class PeerRidgeConfig:
 class PeerRidge:
     """A fitted peer ridge: one slope per design column."""
 
-    beta: np.ndarray  # (n_features * (1 + len(peer_ks)),) float64
+    beta: np.ndarray  # (n_features * blocks(peer_ks, peer_hop),) float64
     peer_ks: tuple[int, ...]
     ridge_lambda: float
     n_features: int
+    peer_hop: int = 0  # models saved before the hop block existed have none
 
 
-def design(features: np.ndarray, peer_ks: Sequence[int]) -> np.ndarray:
-    """One era's columns, float32 (N, F * (1 + len(peer_ks))): the stock's features centred on the
-    neutral bin (MISSING -> 0, neutral), then per k the mean of those over its k nearest peers.
+def blocks(peer_ks: Sequence[int], peer_hop: int) -> int:
+    """Column blocks of the design, each as wide as the features: own, one per k, the hop's."""
+    return 1 + len(peer_ks) + (1 if peer_hop else 0)
+
+
+def design(features: np.ndarray, peer_ks: Sequence[int], peer_hop: int = 0) -> np.ndarray:
+    """One era's columns, float32 (N, F * blocks(peer_ks, peer_hop)): the stock's features centred
+    on the neutral bin (MISSING -> 0, neutral), then per k the mean of those over its k nearest
+    peers, then (peer_hop = h > 0) the mean over its h nearest peers of their own h-peer means:
+    the wider neighbourhood a stock's peers sit in, which its own k-means only blur.
 
     An era with fewer than k + 1 stocks averages the peers it has (nearest_stocks' `ok` mask).
     """
@@ -75,11 +87,11 @@ def design(features: np.ndarray, peer_ks: Sequence[int]) -> np.ndarray:
     n, f = features.shape
     x = features.astype(np.float32) - schema.FEATURE_NEUTRAL
     x[features == schema.MISSING] = 0.0
-    out = np.zeros((n, f * (1 + len(peer_ks))), dtype=np.float32)
+    out = np.zeros((n, f * blocks(peer_ks, peer_hop)), dtype=np.float32)
     out[:, :f] = x
     if n < 2:
         return out  # no peers: their columns stay neutral
-    k_max = min(max(peer_ks), n - 1)
+    k_max = min(max(*peer_ks, peer_hop), n - 1)
     codes = np.require(features, dtype=np.int8, requirements=["C", "W"])  # a copy only when torch needs one
     neighbours, ok, _ = nearest_stocks(
         torch.from_numpy(codes)[None], torch.ones(1, n, dtype=torch.bool), k_max
@@ -87,6 +99,7 @@ def design(features: np.ndarray, peer_ks: Sequence[int]) -> np.ndarray:
     neighbours, ok = neighbours[0].numpy(), ok[0].numpy()  # (N, k_max), most similar first
     total = np.zeros((n, f), dtype=np.float32)
     count = np.zeros((n, 1), dtype=np.float32)
+    hop_means = None
     # One gather per peer rank (an (N, F) temporary), never an (N, k, F) one; the running sums
     # give every k's mean on the way.
     for rank in range(k_max):
@@ -95,6 +108,14 @@ def design(features: np.ndarray, peer_ks: Sequence[int]) -> np.ndarray:
         for column, k in enumerate(peer_ks, start=1):
             if min(k, k_max) == rank + 1:
                 out[:, column * f : (column + 1) * f] = total / np.maximum(count, 1.0)
+        if peer_hop and min(peer_hop, k_max) == rank + 1:
+            hop_means = total / np.maximum(count, 1.0)
+    if hop_means is not None:
+        hop = min(peer_hop, k_max)
+        total[:] = 0.0
+        for rank in range(hop):  # the same gathers again, over the peers' own means
+            total += hop_means[neighbours[:, rank]] * ok[:, rank, None]
+        out[:, -f:] = total / np.maximum(ok[:, :hop].sum(axis=1, keepdims=True, dtype=np.float32), 1.0)
     return out
 
 
@@ -104,7 +125,7 @@ def predict(model: PeerRidge, features: np.ndarray) -> np.ndarray:
         raise ValueError(
             f"the peer ridge was fitted on {model.n_features} features; this era has {features.shape[1]}"
         )
-    return design(features, model.peer_ks).astype(np.float64) @ model.beta
+    return design(features, model.peer_ks, model.peer_hop).astype(np.float64) @ model.beta
 
 
 @dataclasses.dataclass
@@ -135,17 +156,19 @@ class _Moments:
         p = self.gram.shape[0]
         system = self.gram + np.eye(p) * (config.ridge_lambda * np.trace(self.gram) / p)
         beta = np.linalg.solve(system, self.cross)
-        return PeerRidge(beta, tuple(config.peer_ks), float(config.ridge_lambda), n_features)
+        return PeerRidge(beta, tuple(config.peer_ks), float(config.ridge_lambda), n_features, config.peer_hop)
 
 
-def _era_design(store: EraStore, era: str, target_index: int, peer_ks) -> tuple[np.ndarray, np.ndarray]:
+def _era_design(
+    store: EraStore, era: str, target_index: int, config: PeerRidgeConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """(design of every stock of the era, target) of one era read from the store.
 
     The peers are the era's stocks whatever their targets (as live sees them); only the rows
     with a known target enter the sums. The era's slice is freed when this returns.
     """
     data = store.era(era)
-    return design(data.features, peer_ks), data.targets[:, target_index]
+    return design(data.features, config.peer_ks, config.peer_hop), data.targets[:, target_index]
 
 
 def _add_era(moments: _Moments, z: np.ndarray, target: np.ndarray) -> None:
@@ -159,9 +182,9 @@ def fit_peer_ridge(
 ) -> PeerRidge:
     """The peer ridge fitted on `eras`, streamed from the store one era at a time."""
     n_features = len(store.features)
-    moments = _Moments.zeros(n_features * (1 + len(config.peer_ks)))
+    moments = _Moments.zeros(n_features * blocks(config.peer_ks, config.peer_hop))
     for era in eras:
-        _add_era(moments, *_era_design(store, era, target_index, config.peer_ks))
+        _add_era(moments, *_era_design(store, era, target_index, config))
     return moments.solve(config, n_features)
 
 
@@ -205,14 +228,14 @@ def fold_predictions(
 def _one_pass(store, order, jobs, target_index, config, predictions, log) -> list[PeerRidge]:
     """Each job's ridge from one running sum over `order`, solved when the job's prefix ends."""
     n_features = len(store.features)
-    moments = _Moments.zeros(n_features * (1 + len(config.peer_ks)))
+    moments = _Moments.zeros(n_features * blocks(config.peer_ks, config.peer_hop))
     ends = {}
     for j, (_, train, _) in enumerate(jobs):
         ends.setdefault(len(train), []).append(j)
     wanted = {era: j for j, (_, _, predicted) in enumerate(jobs) for era in predicted}
     models: list[PeerRidge | None] = [None] * len(jobs)
     for position, era in enumerate(order, start=1):
-        z, target = _era_design(store, era, target_index, config.peer_ks)
+        z, target = _era_design(store, era, target_index, config)
         j = wanted.get(era)
         if j is not None and models[j] is not None:  # a later fold's training era, out of fold here
             predictions[j][era] = z.astype(np.float64) @ models[j].beta
@@ -233,6 +256,7 @@ def save_peer_ridge(model: PeerRidge, path: Path) -> None:
             peer_ks=np.asarray(model.peer_ks, dtype=np.int64),
             ridge_lambda=np.float64(model.ridge_lambda),
             n_features=np.int64(model.n_features),
+            peer_hop=np.int64(model.peer_hop),
         )
 
 
@@ -250,8 +274,9 @@ def load_peer_ridge(path: Path, n_features: int | None = None) -> PeerRidge:
             peer_ks=tuple(int(k) for k in saved["peer_ks"]),
             ridge_lambda=float(saved["ridge_lambda"]),
             n_features=int(saved["n_features"]),
+            peer_hop=int(saved["peer_hop"]) if "peer_hop" in saved.files else 0,
         )
-    if model.beta.shape != (model.n_features * (1 + len(model.peer_ks)),):
+    if model.beta.shape != (model.n_features * blocks(model.peer_ks, model.peer_hop),):
         raise ValueError(f"{path}: {model.beta.shape[0]} slopes do not fit {model.n_features} features")
     if n_features is not None and n_features != model.n_features:
         raise ValueError(

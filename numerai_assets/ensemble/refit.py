@@ -106,40 +106,50 @@ def refit_transformer(
 
 
 def refit_lgbm(layout: HomeLayout, n_estimators: int, log: Callable[[str], None]) -> Refit:
-    from model_core import schema
     from model_core.baseline import BaselineConfig, save_lgbm, train_lgbm
     from model_core.candidates import LGBM
 
-    saved = load_plan(layout)
-    skipped = _not_needed(load_choice(layout, saved.model_version), LGBM, "LightGBM refit")
-    if skipped:
-        return Refit(saved.model_version, skipped=skipped)
-    store = EraStore(saved.store_path)
-    eras = tuple(store.resolved_eras())
-    log(f"LightGBM refit: {len(eras)} resolved eras ({eras[0]}..{eras[-1]}), {n_estimators} trees")
-    config = BaselineConfig(n_estimators=n_estimators, era_stride=1)
-    model = train_lgbm(store, eras, store.target_index(schema.MAIN_TARGET), config)
-    path = layout.model_dir(saved.model_version) / REFIT_LGBM
-    save_lgbm(model, path)
-    return Refit(saved.model_version, None, eras, 0, store.row_count(eras), path)
+    def fit_and_save(store: EraStore, eras: tuple[str, ...], target: int, path: Path) -> None:
+        save_lgbm(
+            train_lgbm(store, eras, target, BaselineConfig(n_estimators=n_estimators, era_stride=1)), path
+        )
+
+    return _refit_side_candidate(layout, LGBM, REFIT_LGBM, f"{n_estimators} trees", fit_and_save, log)
 
 
 def refit_peer_ridge(layout: HomeLayout, config, log: Callable[[str], None]) -> Refit:
     """The peer ridge for live (config: model_core.peer_ridge.PeerRidgeConfig), on every resolved era."""
-    from model_core import schema
     from model_core.candidates import PEER_RIDGE
     from model_core.peer_ridge import fit_peer_ridge, save_peer_ridge
 
+    def fit_and_save(store: EraStore, eras: tuple[str, ...], target: int, path: Path) -> None:
+        save_peer_ridge(fit_peer_ridge(store, eras, target, config), path)
+
+    settings = f"peers {config.peer_ks}, hop {config.peer_hop}"
+    return _refit_side_candidate(layout, PEER_RIDGE, REFIT_PEER_RIDGE, settings, fit_and_save, log)
+
+
+def _refit_side_candidate(
+    layout: HomeLayout,
+    member: str,
+    filename: str,
+    settings: str,
+    fit_and_save: Callable[[EraStore, tuple[str, ...], int, Path], None],
+    log: Callable[[str], None],
+) -> Refit:
+    """A one-model candidate (LightGBM, peer ridge) refit on every resolved era of the version's
+    store and saved as `filename` in the version's folder, unless the choice does not need it."""
+    from model_core import schema
+
     saved = load_plan(layout)
-    skipped = _not_needed(load_choice(layout, saved.model_version), PEER_RIDGE, "peer ridge refit")
+    skipped = _not_needed(load_choice(layout, saved.model_version), member, f"{SHOWN[member]} refit")
     if skipped:
         return Refit(saved.model_version, skipped=skipped)
     store = EraStore(saved.store_path)
     eras = tuple(store.resolved_eras())
-    log(f"peer ridge refit: {len(eras)} resolved eras ({eras[0]}..{eras[-1]}), peers {config.peer_ks}")
-    model = fit_peer_ridge(store, eras, store.target_index(schema.MAIN_TARGET), config)
-    path = layout.model_dir(saved.model_version) / REFIT_PEER_RIDGE
-    save_peer_ridge(model, path)
+    log(f"{SHOWN[member]} refit: {len(eras)} resolved eras ({eras[0]}..{eras[-1]}), {settings}")
+    path = layout.model_dir(saved.model_version) / filename
+    fit_and_save(store, eras, store.target_index(schema.MAIN_TARGET), path)
     return Refit(saved.model_version, None, eras, 0, store.row_count(eras), path)
 
 

@@ -39,6 +39,7 @@ class DiagnosticsKnobs(dg.ConfigurableResource):
     baseline_estimators: int = knob_default("baseline_estimators")
     peer_ridge_ks: str = knob_default("peer_ridge_ks")
     peer_ridge_lambda: float = knob_default("peer_ridge_lambda")
+    peer_ridge_hop: int = knob_default("peer_ridge_hop")
     benchmark_model: str | None = knob_default("benchmark_model")
     selection_metric: str = knob_default("selection_metric")
     candidate: str = knob_default("candidate")
@@ -52,7 +53,11 @@ class DiagnosticsKnobs(dg.ConfigurableResource):
     def peer_ridge_config(self):  # -> model_core.peer_ridge.PeerRidgeConfig
         from model_core.peer_ridge import PeerRidgeConfig, parse_ks
 
-        return PeerRidgeConfig(peer_ks=parse_ks(self.peer_ridge_ks), ridge_lambda=self.peer_ridge_lambda)
+        return PeerRidgeConfig(
+            peer_ks=parse_ks(self.peer_ridge_ks),
+            ridge_lambda=self.peer_ridge_lambda,
+            peer_hop=self.peer_ridge_hop,
+        )
 
     @property
     def pinned_candidate(self) -> str | None:

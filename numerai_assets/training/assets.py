@@ -80,16 +80,11 @@ def baseline_lgbm(
     result = fit_baseline(numerai_home.layout, diagnostics.baseline_estimators, context.log.info)
     warehouse.upsert_era_scores(result.rows)
     return dg.MaterializeResult(
-        metadata={
-            "model_version": result.model_version,
-            "corr_mean": dg.MetadataValue.float(result.summary["corr_mean"]),
-            "corr_sharpe": dg.MetadataValue.float(result.summary["corr_sharpe"]),
-            "train_eras": result.train_eras,
-            "train_rows": result.train_rows,
-            "n_estimators": diagnostics.baseline_estimators,
-            "seconds": round(result.seconds, 1),
-            "predictions": dg.MetadataValue.path(str(result.predictions_path)),
-        }
+        metadata=_candidate_metadata(
+            result,
+            n_estimators=diagnostics.baseline_estimators,
+            predictions=dg.MetadataValue.path(str(result.predictions_path)),
+        )
     )
 
 
@@ -101,27 +96,37 @@ def baseline_peer_ridge(
     warehouse: Warehouse,
 ):
     """The peer ridge candidate: a ridge regression on each stock's features and the mean features
-    of its k nearest peers (NUMERAI_PEER_RIDGE_KS), one per fold; out-of-fold and test-block predictions."""
+    of its k nearest peers (NUMERAI_PEER_RIDGE_KS) and their own peers (NUMERAI_PEER_RIDGE_HOP), one per
+    fold; out-of-fold and test-block predictions."""
     from numerai_assets.training.peer_ridge import fit_peer_ridge_candidate
 
     config = diagnostics.peer_ridge_config()
     result = fit_peer_ridge_candidate(numerai_home.layout, config, context.log.info)
     warehouse.upsert_era_scores(result.rows)
     return dg.MaterializeResult(
-        metadata={
-            "model_version": result.model_version,
-            "corr_mean": dg.MetadataValue.float(result.summary["corr_mean"]),
-            "corr_sharpe": dg.MetadataValue.float(result.summary["corr_sharpe"]),
-            "oof_eras": result.oof_eras,
-            "test_eras": result.test_eras,
-            "train_eras": result.train_eras,
-            "train_rows": result.train_rows,
-            "peer_ks": ",".join(map(str, config.peer_ks)),
-            "ridge_lambda": config.ridge_lambda,
-            "seconds": round(result.seconds, 1),
-            "oof_predictions": dg.MetadataValue.path(str(result.path)),
-        }
+        metadata=_candidate_metadata(
+            result,
+            oof_eras=result.oof_eras,
+            test_eras=result.test_eras,
+            peer_ks=",".join(map(str, config.peer_ks)),
+            peer_hop=config.peer_hop,
+            ridge_lambda=config.ridge_lambda,
+            oof_predictions=dg.MetadataValue.path(str(result.path)),
+        )
     )
+
+
+def _candidate_metadata(result, **extra) -> dict:
+    """A side candidate's asset metadata: its test-block figures, what it trained on, its own extras."""
+    return {
+        "model_version": result.model_version,
+        "corr_mean": dg.MetadataValue.float(result.summary["corr_mean"]),
+        "corr_sharpe": dg.MetadataValue.float(result.summary["corr_sharpe"]),
+        "train_eras": result.train_eras,
+        "train_rows": result.train_rows,
+        "seconds": round(result.seconds, 1),
+        **extra,
+    }
 
 
 def _plan_metadata(version: str, plan: FoldPlan) -> dict:

@@ -13,7 +13,26 @@ from model_core import schema
 from model_core.atomic import atomic_path
 from model_core.era_store import EraStore
 from numerai_assets.shared.home import BASELINE_PREDICTIONS, OOF_LGBM, TEST_LGBM, HomeLayout
-from numerai_assets.shared.model_versions import load_plan
+from numerai_assets.shared.model_versions import TrainingPlan, load_plan
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidateInputs:
+    """What a side candidate (LightGBM, peer ridge) is fitted from: the week's fold plan, its
+    era store, the main target's column and every era before the test gap."""
+
+    plan: TrainingPlan
+    store: EraStore
+    target: int
+    pre_gap_eras: list[str]  # the training eras of the model that predicts the test block
+
+
+def candidate_inputs(layout: HomeLayout) -> CandidateInputs:
+    plan = load_plan(layout)
+    store = EraStore(plan.store_path)
+    last = plan.plan.folds[-1]
+    eras = sorted({*last.train_eras, *last.validation_eras})  # everything before the test gap
+    return CandidateInputs(plan, store, store.target_index(schema.MAIN_TARGET), eras)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,11 +55,8 @@ def fit_baseline(layout: HomeLayout, n_estimators: int, log: Callable[[str], Non
     from model_core.diagnostics import summarise_scores
 
     started = time.perf_counter()
-    plan = load_plan(layout)
-    store = EraStore(plan.store_path)
-    target = store.target_index(schema.MAIN_TARGET)
-    last = plan.plan.folds[-1]
-    eras = sorted({*last.train_eras, *last.validation_eras})  # everything before the test gap
+    inputs = candidate_inputs(layout)
+    plan, store, target, eras = inputs.plan, inputs.store, inputs.target, inputs.pre_gap_eras
     log(f"LightGBM candidate: {len(plan.plan.folds)} folds + the test block, {n_estimators} trees")
     oof, test = fold_predictions(store, plan.plan, target, BaselineConfig(n_estimators=n_estimators), log)
     folder = layout.model_dir(plan.model_version)

@@ -7,11 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from model_core import schema
-from model_core.era_store import EraStore
 from numerai_assets.shared.home import OOF_PEER_RIDGE, TEST_PEER_RIDGE, HomeLayout
-from numerai_assets.shared.model_versions import load_plan
-from numerai_assets.training.baseline import oof_corrs, test_block_scores
+from numerai_assets.training.baseline import candidate_inputs, oof_corrs, test_block_scores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,17 +30,15 @@ def fit_peer_ridge_candidate(layout: HomeLayout, config, log: Callable[[str], No
     predictions from one fitted on every era before the test gap (for the report)."""
     from model_core.candidates import save_era_predictions
     from model_core.diagnostics import summarise_scores
-    from model_core.peer_ridge import fold_predictions
+    from model_core.peer_ridge import blocks, fold_predictions
 
     started = time.perf_counter()
-    plan = load_plan(layout)
-    store = EraStore(plan.store_path)
-    target = store.target_index(schema.MAIN_TARGET)
-    last = plan.plan.folds[-1]
-    eras = sorted({*last.train_eras, *last.validation_eras})  # everything before the test gap
+    inputs = candidate_inputs(layout)
+    plan, store, target, eras = inputs.plan, inputs.store, inputs.target, inputs.pre_gap_eras
     log(
         f"peer ridge candidate: {len(plan.plan.folds)} folds + the test block, peers {config.peer_ks}, "
-        f"lambda {config.ridge_lambda}, {len(store.features) * (1 + len(config.peer_ks)):,} columns"
+        f"hop {config.peer_hop}, lambda {config.ridge_lambda}, "
+        f"{len(store.features) * blocks(config.peer_ks, config.peer_hop):,} columns"
     )
     oof, test = fold_predictions(store, plan.plan, target, config, log)
     folder = layout.model_dir(plan.model_version)

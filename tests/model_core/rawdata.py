@@ -39,3 +39,21 @@ def write_dataset(raw_dir: Path, train: pl.DataFrame, validation: pl.DataFrame) 
     feature_sets = {"small": FEATURES[:2], "medium": FEATURES, "all": FEATURES, "serenity": FEATURES[2:]}
     (raw_dir / "features.json").write_text(json.dumps({"feature_sets": feature_sets, "targets": TARGETS}))
     return raw_dir
+
+
+def store_from_frame(tmp_path: Path, data: pl.DataFrame, validation_eras: int):
+    """An era store cleaned from `data` (one target, every feature_* column in `all`): its last
+    `validation_eras` eras written as validation.parquet, the rest as train.parquet."""
+    from model_core.clean import CleanConfig, build_era_store
+
+    cut = sorted(data["era"].unique())[-validation_eras]
+    data = data.with_columns(pl.lit("train").alias("data_type"))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    data.filter(pl.col("era") < cut).write_parquet(raw / "train.parquet")
+    data.filter(pl.col("era") >= cut).with_columns(pl.lit("validation").alias("data_type")).write_parquet(
+        raw / "validation.parquet"
+    )
+    names = [c for c in data.columns if c.startswith("feature_")]
+    (raw / "features.json").write_text(json.dumps({"feature_sets": {"all": names}, "targets": ["target"]}))
+    return build_era_store(raw, tmp_path / "clean" / "current", CleanConfig(feature_set="all"))[0]

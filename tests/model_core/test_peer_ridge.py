@@ -1,6 +1,5 @@
 """The peer ridge candidate: its columns, its streamed fit, its folds and its file."""
 
-import json
 import tracemalloc
 import warnings
 import weakref
@@ -11,7 +10,6 @@ import pytest
 import torch
 
 from model_core import schema
-from model_core.clean import CleanConfig, build_era_store
 from model_core.cv import CVConfig, make_folds
 from model_core.era_store import TARGETS_BIN, EraStore
 from model_core.layers import nearest_stocks
@@ -26,9 +24,10 @@ from model_core.peer_ridge import (
     predict,
     save_peer_ridge,
 )
+from tests.model_core.rawdata import store_from_frame
 from tests.model_core.test_train import _planted_store
 
-CONFIG = PeerRidgeConfig(peer_ks=(5, 20), ridge_lambda=0.1)
+CONFIG = PeerRidgeConfig(peer_ks=(5, 20), ridge_lambda=0.1, peer_hop=10)
 PLAN = CVConfig(n_folds=2, gap_eras=2, test_eras=5, min_train_eras=10)
 
 
@@ -50,16 +49,7 @@ def _sector_store(tmp_path, n_eras=30, sectors=6, per_sector=25, seed=0) -> EraS
         frame = {f"feature_p{i}": profile[:, i].astype(np.int8) for i in range(8)}
         frame |= {"feature_state": noisy.astype(np.int8), "id": [f"n{era:04d}{i:06x}" for i in range(n)]}
         frames.append(pl.DataFrame(frame | {"era": f"{era:04d}", "target": target}))
-    data = pl.concat(frames).with_columns(pl.lit("train").alias("data_type"))
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    data.filter(pl.col("era") <= f"{n_eras - 5:04d}").write_parquet(raw / "train.parquet")
-    data.filter(pl.col("era") > f"{n_eras - 5:04d}").with_columns(
-        pl.lit("validation").alias("data_type")
-    ).write_parquet(raw / "validation.parquet")
-    names = [c for c in data.columns if c.startswith("feature_")]
-    (raw / "features.json").write_text(json.dumps({"feature_sets": {"all": names}, "targets": ["target"]}))
-    return build_era_store(raw, tmp_path / "clean" / "current", CleanConfig(feature_set="all"))[0]
+    return store_from_frame(tmp_path, pl.concat(frames), validation_eras=5)
 
 
 def test_design_columns_are_the_features_and_the_peers_means():
@@ -85,6 +75,24 @@ def test_design_columns_are_the_features_and_the_peers_means():
         np.testing.assert_array_equal(design(read_only, (3, 10)), z)
 
 
+def test_the_hop_block_is_the_peers_own_peer_means():
+    rng = np.random.default_rng(1)
+    features = rng.integers(0, 5, size=(50, 4)).astype(np.int8)
+    z = design(features, (3, 10), peer_hop=6)
+    assert z.shape == (50, 4 * 4)
+    np.testing.assert_array_equal(z[:, :12], design(features, (3, 10)))  # the other blocks as before
+    neighbours, _, _ = nearest_stocks(
+        torch.from_numpy(features)[None], torch.ones(1, 50, dtype=torch.bool), 10
+    )
+    neighbours = neighbours[0].numpy()
+    x = features.astype(np.float32) - 2
+    six = x[neighbours[:, :6]].mean(axis=1)  # each stock's own 6-peer mean
+    np.testing.assert_allclose(z[:, 12:], six[neighbours[:, :6]].mean(axis=1), rtol=1e-5, atol=1e-6)
+    # An era smaller than the hop averages the peers it has, as the k blocks do.
+    small = design(features[:4], (2,), peer_hop=100)
+    assert small.shape == (4, 12) and np.isfinite(small).all()
+
+
 def test_an_era_smaller_than_the_largest_k_averages_the_peers_it_has():
     features = np.array([[0, 4], [1, 3], [2, 2], [4, 0], [-1, 1]], dtype=np.int8)
     z = design(features, (2, 100))
@@ -104,7 +112,7 @@ def test_the_streamed_fit_is_the_ridge_on_the_stacked_centred_eras(tmp_path):
     zs, ys = [], []
     for era in eras:
         data = store.era(era)
-        z = design(data.features, CONFIG.peer_ks).astype(np.float64)
+        z = design(data.features, CONFIG.peer_ks, CONFIG.peer_hop).astype(np.float64)
         zs.append(z - z.mean(axis=0))
         ys.append(data.targets[:, target] - data.targets[:, target].mean())
     z, y = np.concatenate(zs), np.concatenate(ys)
@@ -113,6 +121,7 @@ def test_the_streamed_fit_is_the_ridge_on_the_stacked_centred_eras(tmp_path):
     expected = np.linalg.solve(gram + np.eye(p) * CONFIG.ridge_lambda * np.trace(gram) / p, z.T @ y)
     np.testing.assert_allclose(model.beta, expected, rtol=1e-4, atol=1e-7)
     assert model.n_features == len(store.features) and model.peer_ks == CONFIG.peer_ks
+    assert model.beta.shape == (len(store.features) * 4,)  # own, two ks, the hop
 
 
 def test_out_of_sample_corr_is_positive(tmp_path):
@@ -231,8 +240,8 @@ def test_the_fit_streams_one_era_at_a_time(tmp_path):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert counting.most == 1
-    # One era's design is 150 x 36 float32 (22 kB); the set's would be 40 times that.
-    whole_set = sum(len(store.era(e).ids) for e in eras) * len(store.features) * 3 * 4
+    # One era's design is 150 x 48 float32 (29 kB); the set's would be 40 times that.
+    whole_set = sum(len(store.era(e).ids) for e in eras) * len(store.features) * 4 * 4
     assert peak < whole_set / 4, (peak, whole_set)
 
 
@@ -243,7 +252,12 @@ def test_a_saved_model_predicts_the_same_and_bad_files_are_named(tmp_path):
     path = tmp_path / "peer_ridge.npz"
     save_peer_ridge(model, path)
     loaded = load_peer_ridge(path, n_features=len(store.features))
-    assert (loaded.peer_ks, loaded.ridge_lambda, loaded.n_features) == (CONFIG.peer_ks, 0.1, model.n_features)
+    assert (loaded.peer_ks, loaded.ridge_lambda, loaded.n_features, loaded.peer_hop) == (
+        CONFIG.peer_ks,
+        0.1,
+        model.n_features,
+        10,
+    )
     features = store.era(store.resolved_eras()[-1]).features
     np.testing.assert_array_equal(predict(loaded, features), predict(model, features))
     with pytest.raises(FileNotFoundError, match=r"nothing\.npz"):
@@ -254,6 +268,16 @@ def test_a_saved_model_predicts_the_same_and_bad_files_are_named(tmp_path):
         load_peer_ridge(path, n_features=model.n_features + 1)
     with pytest.raises(ValueError, match="fitted on"):
         predict(model, features[:, :-1])
+    # A model saved before the hop block existed (no peer_hop in the file) loads as one without it.
+    np.savez(
+        tmp_path / "older.npz",
+        beta=model.beta[: model.n_features * 3],
+        peer_ks=np.asarray(CONFIG.peer_ks),
+        ridge_lambda=0.1,
+        n_features=model.n_features,
+    )
+    older = load_peer_ridge(tmp_path / "older.npz")
+    assert older.peer_hop == 0 and predict(older, features).shape == (len(features),)
     np.savez(tmp_path / "other.npz", beta=model.beta)
     with pytest.raises(ValueError, match=r"other\.npz: not a peer ridge model"):
         load_peer_ridge(tmp_path / "other.npz")
@@ -261,7 +285,8 @@ def test_a_saved_model_predicts_the_same_and_bad_files_are_named(tmp_path):
 
 def test_bad_settings_are_named():
     assert parse_ks(" 30, 100,300 ") == (30, 100, 300)
-    assert PeerRidgeConfig().peer_ks == (30, 100, 300) and PeerRidgeConfig().ridge_lambda == 1.0
+    default = PeerRidgeConfig()
+    assert (default.peer_ks, default.ridge_lambda, default.peer_hop) == ((30, 100, 300), 3.0, 100)
     with pytest.raises(ValueError, match="integers separated by commas"):
         parse_ks("30;100")
     for ks in [(), (0, 10), (100, 30), (30, 30)]:
@@ -269,3 +294,5 @@ def test_bad_settings_are_named():
             PeerRidgeConfig(peer_ks=ks)
     with pytest.raises(ValueError, match="lambda"):
         PeerRidgeConfig(ridge_lambda=0.0)
+    with pytest.raises(ValueError, match="peer hop -1"):
+        PeerRidgeConfig(peer_hop=-1)

@@ -1,7 +1,6 @@
 """The training loop on a store with a planted signal: it learns, it stops, it resumes exactly."""
 
 import dataclasses
-import json
 
 import numpy as np
 import polars as pl
@@ -9,9 +8,9 @@ import pytest
 import torch
 
 from model_core.batches import EraBatches
-from model_core.clean import CleanConfig, build_era_store
 from model_core.model import EraTransformer, ModelConfig
 from model_core.train import TrainConfig, load_trained, resolve_device, train_fold
+from tests.model_core.rawdata import store_from_frame
 
 N_FEATURES = 12
 
@@ -29,17 +28,7 @@ def _planted_store(tmp_path, n_eras=40, stocks=150, seed=0):
         frame = {f"feature_{i:02d}": features[:, i].astype(np.int8) for i in range(N_FEATURES)}
         frame |= {"id": [f"n{era:04d}{i:011x}" for i in range(stocks)], "era": f"{era:04d}", "target": target}
         frames.append(pl.DataFrame(frame))
-    data = pl.concat(frames).with_columns(pl.lit("train").alias("data_type"))
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    data.filter(pl.col("era") <= f"{n_eras - 10:04d}").write_parquet(raw / "train.parquet")
-    data.filter(pl.col("era") > f"{n_eras - 10:04d}").with_columns(
-        pl.lit("validation").alias("data_type")
-    ).write_parquet(raw / "validation.parquet")
-    names = [f"feature_{i:02d}" for i in range(N_FEATURES)]
-    (raw / "features.json").write_text(json.dumps({"feature_sets": {"all": names}, "targets": ["target"]}))
-    store, _ = build_era_store(raw, tmp_path / "clean" / "current", CleanConfig(feature_set="all"))
-    return store
+    return store_from_frame(tmp_path, pl.concat(frames), validation_eras=10)
 
 
 @pytest.fixture

@@ -93,18 +93,7 @@ def test_a_pinned_candidate_that_was_not_trained_is_a_clear_error(trained_home, 
     for name in (OOF_PEER_RIDGE, TEST_PEER_RIDGE):  # a week with NUMERAI_PEER_RIDGE=false
         (folder / name).unlink()
     assert set(_choose(trained_home, instance, peer_ridge=False)["weights"]) == {"transformer", "lgbm"}
-    defs, resources = tiny_definitions(
-        trained_home, "http://127.0.0.1:9", None, peer_ridge=False, candidate="peer_ridge"
-    )
-    result = dg.materialize(
-        list(defs.assets),
-        resources=resources,
-        instance=instance,
-        selection=["model_choice"],
-        raise_on_error=False,
-    )
-    [failure] = [e for e in result.all_events if e.is_step_failure]
-    message = failure.step_failure_data.error.to_string()
+    message = _choice_failure(trained_home, instance, peer_ridge=False, candidate="peer_ridge")
     assert "NUMERAI_CANDIDATE=peer_ridge" in message and "NUMERAI_PEER_RIDGE is off" in message
     # Without the LightGBM either, the transformer alone has nothing to blend with.
     for name in (OOF_LGBM, TEST_LGBM):
@@ -112,9 +101,13 @@ def test_a_pinned_candidate_that_was_not_trained_is_a_clear_error(trained_home, 
     assert _choose(trained_home, instance, peer_ridge=False, baseline=False)["weights"] == {
         "transformer": 1.0
     }
-    defs, resources = tiny_definitions(
-        trained_home, "http://127.0.0.1:9", None, peer_ridge=False, baseline=False, candidate="blend"
-    )
+    message = _choice_failure(trained_home, instance, peer_ridge=False, baseline=False, candidate="blend")
+    assert "NUMERAI_CANDIDATE=blend: only the transformer was trained" in message
+
+
+def _choice_failure(home, instance, **settings) -> str:
+    """The error of a model_choice run that must fail under `settings` (tiny_definitions' keywords)."""
+    defs, resources = tiny_definitions(home, "http://127.0.0.1:9", None, **settings)
     result = dg.materialize(
         list(defs.assets),
         resources=resources,
@@ -123,10 +116,7 @@ def test_a_pinned_candidate_that_was_not_trained_is_a_clear_error(trained_home, 
         raise_on_error=False,
     )
     [failure] = [e for e in result.all_events if e.is_step_failure]
-    assert (
-        "NUMERAI_CANDIDATE=blend: only the transformer was trained"
-        in failure.step_failure_data.error.to_string()
-    )
+    return failure.step_failure_data.error.to_string()
 
 
 def test_the_choice_is_in_the_warehouse(trained):

@@ -108,8 +108,9 @@ def test_bad_peer_counts_are_refused_at_load_naming_the_variable(monkeypatch, va
 def test_peer_counts_reach_the_peer_ridge(monkeypatch):
     monkeypatch.setenv("NUMERAI_PEER_RIDGE_KS", "50, 200")
     monkeypatch.setenv("NUMERAI_PEER_RIDGE_LAMBDA", "0.5")
+    monkeypatch.setenv("NUMERAI_PEER_RIDGE_HOP", "0")
     config = DiagnosticsKnobs.from_settings(load_settings()).peer_ridge_config()
-    assert config.peer_ks == (50, 200) and config.ridge_lambda == 0.5
+    assert (config.peer_ks, config.ridge_lambda, config.peer_hop) == ((50, 200), 0.5, 0)
 
 
 def test_one_key_without_the_other_is_refused_without_echoing_it(monkeypatch):
@@ -210,7 +211,7 @@ def test_model_core_config_defaults_are_the_declared_ones():
         | {name: name for name in ("precision", "gradient_checkpointing", "seed")},
         WeightConfig: {"shrinkage": "ensemble_shrinkage"},
         BaselineConfig: {"n_estimators": "baseline_estimators"},
-        PeerRidgeConfig: {"ridge_lambda": "peer_ridge_lambda"},
+        PeerRidgeConfig: {"ridge_lambda": "peer_ridge_lambda", "peer_hop": "peer_ridge_hop"},
     }
     for config, fields in fed.items():
         defaults = {f.name: f.default for f in dataclasses.fields(config)}
