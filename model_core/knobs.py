@@ -229,7 +229,7 @@ KNOBS: tuple[Knob, ...] = (
         le=100_000,
     ),
     # The peer ridge candidate (PeerRidgeConfig). On validation eras of the eval tournament
-    # (train <= era 316, validate 333..402) ks 30,100,300, the hop over 100 peers and lambda 3
+    # (train <= era 316, validate 333..402) ks 30,100,300, the hop over 10 peers and lambda 3
     # scored best (README).
     Knob(
         "peer_ridge_ks",
@@ -243,7 +243,7 @@ KNOBS: tuple[Knob, ...] = (
     Knob(
         "peer_ridge_hop",
         int,
-        100,
+        10,
         "the peer ridge's second-hop block: the mean, over a stock's h nearest peers, of their own h-peer "
         "mean features (as many columns as features; 0 = off)",
         "diagnostics",

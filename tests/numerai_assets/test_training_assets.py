@@ -203,6 +203,7 @@ def test_the_peer_ridge_candidate_predicts_each_fold_and_the_test_block(trained)
     import duckdb
 
     from model_core.candidates import load_era_predictions
+    from model_core.knobs import KNOBS_BY_NAME
     from numerai_assets.shared.home import OOF_PEER_RIDGE, TEST_PEER_RIDGE
 
     meta = trained.metadata["baseline_peer_ridge"]
@@ -211,7 +212,13 @@ def test_the_peer_ridge_candidate_predicts_each_fold_and_the_test_block(trained)
     validation = sorted(e for f in saved.plan.folds for e in f.validation_eras)
     assert meta["model_version"] == saved.model_version
     assert meta["oof_eras"] == len(validation) and meta["test_eras"] == len(saved.plan.test_eras)
-    assert meta["peer_ks"] == "30,100,300" and meta["ridge_lambda"] == 1.0
+    # The settings it ran with (the knobs' defaults: the tiny definitions leave them as they are).
+    defaults = {name: KNOBS_BY_NAME[f"peer_ridge_{name}"].default for name in ("ks", "hop", "lambda")}
+    assert (meta["peer_ks"], meta["peer_hop"], meta["ridge_lambda"]) == (
+        defaults["ks"],
+        defaults["hop"],
+        defaults["lambda"],
+    )
     assert np.isfinite(meta["corr_mean"]) and np.isfinite(meta["corr_sharpe"])
     folder = layout.model_dir(saved.model_version)
     assert sorted(load_era_predictions(folder / OOF_PEER_RIDGE)) == validation
