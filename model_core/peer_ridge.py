@@ -109,13 +109,14 @@ def design(features: np.ndarray, peer_ks: Sequence[int], peer_hop: int = 0) -> n
             if min(k, k_max) == rank + 1:
                 out[:, column * f : (column + 1) * f] = total / np.maximum(count, 1.0)
         if peer_hop and min(peer_hop, k_max) == rank + 1:
-            hop_means = total / np.maximum(count, 1.0)
+            hop_count = np.maximum(count, 1.0)  # the same peers count in the second hop
+            hop_means = total / hop_count
     if hop_means is not None:
         hop = min(peer_hop, k_max)
         total[:] = 0.0
         for rank in range(hop):  # the same gathers again, over the peers' own means
             total += hop_means[neighbours[:, rank]] * ok[:, rank, None]
-        out[:, -f:] = total / np.maximum(ok[:, :hop].sum(axis=1, keepdims=True, dtype=np.float32), 1.0)
+        out[:, -f:] = total / hop_count
     return out
 
 
